@@ -1,0 +1,423 @@
+"""Swedish and Norwegian lexical analysis: language detection, tokens, lemmas, compounds, stop words.
+
+Everything the sparse (BM25) half of retrieval sees goes through `Analyzer`: chunks at ingest,
+questions at query time, so both sides always agree. The linguistic data comes from libraries:
+simplemma (lemmas), wordfreq (word frequencies, for compound splitting) and stop-words (stop word
+lists). This module is the glue.
+
+Terms and keys: a *term* is a lemma as a reader would write it ("näringsliv", "næringsliv"). Its
+*key* is what the index stores: the term with Norwegian and Swedish spellings folded together
+(æ -> ä, ø -> ö, -sjon -> -tion), so that "næringsliv" and "näringsliv" meet in the index while
+the text shown to people keeps every å, ä, ö, æ and ø.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import simplemma
+import wordfreq
+from rapidfuzz import fuzz, process
+from stop_words import get_stop_words
+
+ANALYZER_VERSION = "1"
+LANGUAGES = ("sv", "nb", "nn")
+
+# Weights of what a token contributes to the index: its lemma counts once, each compound part
+# half, so a passage that says "forskning" outright outranks one that only says "forskningstid".
+PART_WEIGHT = 0.5
+FRAME_WEIGHT = 0.25
+COGNATE_WEIGHT = 0.7
+
+_TOKEN_RE = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:['’-][^\W_]+)*")
+_LINKING = ("s", "e")  # forskning-s-system, barn-e-hage
+_MIN_PART = 3
+_MIN_MODIFIER = 4  # "per|son|centrerad" must not happen
+_PART_PENALTY = 0.25  # each extra part must pay for itself in frequency
+_MAX_PARTS = 4
+_MIN_PART_ZIPF = 3.0  # a part must be a word seen at least once per million words
+_MIN_SHORT_PART_ZIPF = 4.5  # three-letter parts ("tid", "liv") must be common words
+_LEXICALISED_ZIPF = 4.0  # words this common are kept whole ("sjukvård", "landsting")
+_SPLIT_MARGIN = 0.3
+
+# Stop word lists from the stop-words package, minus words that carry meaning in strategy
+# documents ("beslut", "del" ...), plus the Nynorsk forms the Norwegian list lacks.
+_KEEP = {
+    "beslut", "beslutat", "beslutit", "del", "delen", "dag", "dagar", "dagen", "nummer", "tid",
+    "viktig", "viktiga", "viktigt", "hög", "högre", "högst", "god", "goda", "gott", "bättre",
+    "nödvändig", "nödvändiga", "nödvändigt", "möjlig", "möjligt", "tidig", "tidigt", "tidigare",
+    "stor", "stora", "större", "störst", "samma", "själv", "tillsammans",
+}
+_NYNORSK_EXTRA = {
+    "kva", "korleis", "kven", "kvar", "kvifor", "seier", "òg", "frå", "ein", "eit", "dei", "vert",
+    "vart", "noko", "nokon", "mykje", "eg", "ho", "berre", "ikkje", "vere", "vore", "sine", "sitt",
+    "dette", "desse", "denne", "meir", "mest", "også", "når", "kor", "kan", "skal", "vil", "må",
+}
+_SWEDISH_EXTRA = {"hos", "samt", "bl", "a", "t", "ex", "s", "k", "m", "fl", "vår", "via"}
+_NORWEGIAN_EXTRA = {"hos", "samt", "f", "eks", "bl", "a", "m", "v", "via", "blant", "annet", "sier"}
+
+# Words that frame a question about a document rather than ask about something in it. They
+# still help ranking a little but never count as the question's content.
+_FRAME = {
+    "sv": {"vad", "säga", "säger", "stå", "står", "skriva", "skriver", "nämna", "nämner", "beskriva",
+           "strategi", "strategin", "plan", "planen", "dokument", "dokumentet", "dokumenten", "text",
+           "texten", "handling", "handlingsplan", "fråga", "frågan", "kring", "gälla", "gäller",
+           "finnas", "finns", "framgå", "framgår", "tas", "ta", "upp", "region", "regionen"},
+    "nb": {"hva", "si", "sier", "stå", "står", "skrive", "skriver", "nevne", "nevner", "beskrive",
+           "strategi", "strategien", "plan", "planen", "dokument", "dokumentet", "dokumentene", "tekst",
+           "teksten", "handlingsplan", "spørsmål", "gjelde", "gjelder", "finnes", "fremgå", "fremgår",
+           "ta", "tar", "opp", "region", "regionen"},
+}
+_FRAME["nn"] = _FRAME["nb"] | {"kva", "seier", "seie", "dokumenta", "strategien", "finst"}
+
+# Cue words that only make sense as a function word in one language.
+_MARKERS = {
+    "sv": {"och", "att", "är", "inte", "vad", "hur", "vilka", "vilken", "vilket", "säger", "också",
+           "finns", "mellan", "eller", "från", "när", "vem", "varför", "än", "kommer", "sig", "får",
+           "jag", "måste", "mycket", "någon", "något", "några", "efter", "under", "av", "för"},
+    "nb": {"og", "er", "ikke", "hva", "hvordan", "hvilke", "hvilken", "hvilket", "sier", "også",
+           "finnes", "mellom", "fra", "når", "hvem", "hvorfor", "enn", "ble", "blir", "hvor", "jeg",
+           "mye", "noen", "noe", "etter", "av", "for", "til", "skal", "med", "de", "det", "å"},
+    "nn": {"og", "er", "ikkje", "kva", "korleis", "kven", "kvar", "kvifor", "seier", "òg", "frå",
+           "ein", "eit", "dei", "vert", "vart", "noko", "nokon", "mykje", "eg", "ho", "berre",
+           "meir", "å", "til", "med", "skal"},
+}
+_SV_LETTERS = set("äöÄÖ")
+_NO_LETTERS = set("æøÆØ")
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One content word of a question, with the index terms that count as mentioning it."""
+
+    surface: str
+    full: dict[str, float]  # key -> weight: the lemma itself, cognates in the other language
+    parts: tuple[str, ...] = ()  # keys of compound parts; all present count as the word
+    frame: bool = False
+
+    def keys(self) -> dict[str, float]:
+        weights = dict(self.full)
+        for part in self.parts:
+            weights.setdefault(part, PART_WEIGHT)
+        if self.frame:
+            weights = {k: w * FRAME_WEIGHT for k, w in weights.items()}
+        return weights
+
+    def match(self, present: set[str] | dict[str, float]) -> float:
+        """How fully a passage with these term keys mentions the concept (0..1)."""
+        best = max((w for k, w in self.full.items() if k in present), default=0.0)
+        if self.parts:
+            found = sum(1 for p in self.parts if p in present)
+            best = max(best, 0.9 * found / len(self.parts))
+        return min(best, 1.0)
+
+
+@dataclass
+class AnalyzedQuery:
+    text: str
+    language: str
+    concepts: list[Concept] = field(default_factory=list)
+
+    @property
+    def content(self) -> list[Concept]:
+        return [c for c in self.concepts if not c.frame]
+
+    def sparse_weights(self) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        for concept in self.concepts:
+            for key, weight in concept.keys().items():
+                weights[key] = max(weights.get(key, 0.0), weight)
+        return weights
+
+
+def normalize(text: str) -> str:
+    """NFC, lower case and typographic apostrophes; diacritics stay as they are."""
+    return unicodedata.normalize("NFC", text).replace("’", "'").lower()
+
+
+def term_key(term: str) -> str:
+    """Fold Norwegian and Swedish spellings of one word together (index side only)."""
+    key = term.replace("æ", "ä").replace("ø", "ö")
+    if key.endswith("sjon") or key.endswith("sjonen"):
+        key = key.replace("sjon", "tion")
+    return key
+
+
+def term_id(key: str) -> int:
+    """Stable 31-bit index of a term key in the sparse vector space."""
+    return zlib.crc32(key.encode("utf-8")) & 0x7FFFFFFF
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN_RE.findall(normalize(text))
+
+
+def _frequency_language(lang: str) -> str:
+    return "sv" if lang == "sv" else "nb"  # wordfreq has no Nynorsk list; Bokmål is closest
+
+
+@lru_cache(maxsize=500_000)
+def _zipf(word: str, lang: str) -> float:
+    return wordfreq.zipf_frequency(word, _frequency_language(lang), wordlist="best")
+
+
+@lru_cache(maxsize=500_000)
+def lemma(word: str, lang: str) -> str:
+    word = normalize(word)
+    if not word.isalpha():
+        return word
+    base = normalize(simplemma.lemmatize(word, lang=lang))
+    # Guard against the odd bad entry (sv "vetenskap" -> "vetenskapa"): never trade a common
+    # word for a lemma that no corpus has seen.
+    if base != word and _zipf(base, lang) == 0 and _zipf(word, lang) >= _MIN_PART_ZIPF:
+        return word
+    return base
+
+
+def _part_zipf(piece: str, lang: str) -> float:
+    """Frequency of a compound part; short parts must be common to count."""
+    zipf = _zipf(piece, lang)
+    needed = _MIN_PART_ZIPF if len(piece) >= 4 else _MIN_SHORT_PART_ZIPF
+    return zipf if zipf >= needed else 0.0
+
+
+def _modifier(piece: str, lang: str) -> tuple[str, float] | None:
+    """The dictionary form of a compound's first element: kvinno- -> kvinna, forsknings- -> forskning."""
+    forms = [piece]
+    if piece[-1] in _LINKING and len(piece) > _MIN_MODIFIER:
+        forms.append(piece[:-1])
+    if piece[-1] in "ou":
+        forms.append(piece[:-1] + "a")
+    scored = [(form, _part_zipf(form, lang)) for form in forms]
+    form, zipf = max(scored, key=lambda item: item[1])
+    return (form, zipf) if zipf > 0 else None
+
+
+def _head(piece: str, lang: str) -> tuple[str, float] | None:
+    zipf = _part_zipf(piece, lang)
+    if zipf:
+        return piece, zipf
+    base = lemma(piece, lang)
+    if base != piece and piece.startswith(base):
+        zipf = _part_zipf(base, lang)
+        if zipf:
+            return base, zipf
+    return None
+
+
+@lru_cache(maxsize=200_000)
+def _segmentations(word: str, lang: str) -> tuple[tuple[tuple[str, float], ...], ...]:
+    """Every way to read `word` as known modifiers followed by a known head, up to four parts."""
+    found: list[tuple[tuple[str, float], ...]] = []
+    head = _head(word, lang)
+    if head:
+        found.append((head,))
+    for cut in range(_MIN_MODIFIER, len(word) - _MIN_PART + 1):
+        modifier = _modifier(word[:cut], lang)
+        if modifier is None:
+            continue
+        for tail in _segmentations(word[cut:], lang):
+            if len(tail) < _MAX_PARTS:
+                found.append((modifier, *tail))
+    return tuple(found)
+
+
+def _split_score(parts: tuple[tuple[str, float], ...]) -> float:
+    """Mean Zipf frequency (a geometric mean of frequencies), minus a cost per extra part."""
+    return sum(z for _, z in parts) / len(parts) - _PART_PENALTY * (len(parts) - 2)
+
+
+@lru_cache(maxsize=200_000)
+def split_compound(word: str, lang: str) -> tuple[str, ...]:
+    """Split a compound into its parts (after Koehn and Knight's frequency method).
+
+    Returns () when the word is better left whole: when it is short, very common (a
+    lexicalised compound such as "sjukvård"), or when no split has parts that are, on average,
+    clearly more frequent than the word itself. "forskningstid" -> ("forskning", "tid"),
+    "kompetensförsörjning" -> ("kompetens", "försörjning").
+    """
+    word = normalize(word)
+    if "-" in word:
+        parts: list[str] = []
+        for piece in (p for p in word.split("-") if p):
+            parts.extend(split_compound(piece, lang) or (lemma(piece, lang),))
+        return tuple(parts) if len(parts) > 1 else ()
+    if len(word) < _MIN_MODIFIER + _MIN_PART or not word.isalpha():
+        return ()
+    whole = _zipf(word, lang)
+    if whole >= _LEXICALISED_ZIPF:
+        return ()
+    splits = [parts for parts in _segmentations(word, lang) if len(parts) > 1]
+    if not splits:
+        return ()
+    best = max(splits, key=_split_score)
+    if _split_score(best) <= whole + _SPLIT_MARGIN:
+        return ()
+    return tuple(part for part, _ in best)
+
+
+def compound_lemma(word: str, lang: str) -> str:
+    """Lemma of a word; for a compound the lemmatizer does not know, lemmatize its head.
+
+    "forskningstiden" -> "forskningstid", "life-science-industrin" -> "life-science-industri".
+    Only suffixes are stripped (the head's lemma must be a prefix of the head), so a known
+    word is never rebuilt from a guessed verb form.
+    """
+    word = normalize(word)
+    if "-" in word:
+        prefix, _, last = word.rpartition("-")
+        return f"{prefix}-{compound_lemma(last, lang)}" if last else word
+    base = lemma(word, lang)
+    if base != word or not word.isalpha() or _zipf(word, lang) > 0 or simplemma.is_known(word, lang):
+        return base
+    for cut in range(_MIN_MODIFIER, len(word) - _MIN_PART + 1):
+        head = word[cut:]
+        head_lemma = lemma(head, lang)
+        known = simplemma.is_known(head_lemma, lang) or _zipf(head_lemma, lang) >= 2.0
+        if head_lemma != head and head.startswith(head_lemma) and known:
+            return word[:cut] + head_lemma
+    return base
+
+
+class Analyzer:
+    """Turns text into weighted index terms and questions into concepts."""
+
+    def __init__(self) -> None:
+        swedish = (set(get_stop_words("swedish")) | _SWEDISH_EXTRA) - _KEEP
+        norwegian = (set(get_stop_words("norwegian")) | _NORWEGIAN_EXTRA) - _KEEP
+        self.stopwords = {"sv": swedish, "nb": norwegian, "nn": norwegian | _NYNORSK_EXTRA}
+
+    # -- language ---------------------------------------------------------------------------
+    def detect_language(self, text: str, default: str = "sv") -> str:
+        """Swedish, Bokmål or Nynorsk, from letters, function words and known words."""
+        words = tokens(text[:20_000])
+        if not words:
+            return default
+        scores = dict.fromkeys(LANGUAGES, 0.0)
+        counts = Counter(words)
+        total = sum(counts.values())
+        for lang, markers in _MARKERS.items():
+            scores[lang] += 2.0 * sum(n for w, n in counts.items() if w in markers) / total
+        sv_letters = sum(text.count(c) for c in _SV_LETTERS)
+        no_letters = sum(text.count(c) for c in _NO_LETTERS)
+        letters = sv_letters + no_letters
+        if letters:
+            scores["sv"] += 1.5 * sv_letters / letters
+            scores["nb"] += 1.5 * no_letters / letters
+            scores["nn"] += 1.5 * no_letters / letters
+        known = dict(simplemma.langdetect(" ".join(words[:2000]), lang=LANGUAGES))
+        for lang in LANGUAGES:
+            scores[lang] += known.get(lang, 0.0)
+        # Nynorsk shares most words with Bokmål; call it Nynorsk only on its own markers.
+        if scores["nn"] > scores["nb"] and not any(w in _MARKERS["nn"] - _MARKERS["nb"] for w in counts):
+            scores["nn"] = scores["nb"] - 1e-6
+        best = max(scores, key=lambda lang: scores[lang])
+        return best if scores[best] > 0 else default
+
+    # -- indexing ---------------------------------------------------------------------------
+    def is_stopword(self, word: str, lang: str) -> bool:
+        return word in self.stopwords.get(lang, self.stopwords["sv"])
+
+    def word_terms(self, word: str, lang: str) -> list[tuple[str, float]]:
+        """Index terms for one token: its lemma (1.0) and compound parts (0.5 each)."""
+        if self.is_stopword(word, lang) or (len(word) < 2 and not word.isdigit()):
+            return []
+        base = compound_lemma(word, lang)
+        if self.is_stopword(base, lang):
+            return []
+        terms = [(base, 1.0)]
+        terms.extend((part, PART_WEIGHT) for part in split_compound(base, lang) if part != base)
+        return terms
+
+    def term_weights(self, text: str, lang: str) -> Counter[str]:
+        """Weighted term frequencies (by key) of a passage."""
+        counts: Counter[str] = Counter()
+        for word in tokens(text):
+            for term, weight in self.word_terms(word, lang):
+                counts[term_key(term)] += weight
+        return counts
+
+    def bm25_vector(self, counts: Counter[str], k1: float, b: float, avg_terms: float) -> dict[int, float]:
+        """BM25 term-frequency saturation; Qdrant's IDF modifier supplies the IDF at query time."""
+        length = sum(counts.values())
+        norm = k1 * (1 - b + b * length / avg_terms)
+        vector: dict[int, float] = {}
+        for key, tf in counts.items():
+            index = term_id(key)
+            vector[index] = vector.get(index, 0.0) + tf * (k1 + 1) / (tf + norm)
+        return vector
+
+    # -- questions --------------------------------------------------------------------------
+    def analyze_query(self, text: str, language: str | None = None) -> AnalyzedQuery:
+        lang = language or self.detect_language(text)
+        frame_words = _FRAME.get(lang, _FRAME["sv"])
+        concepts: list[Concept] = []
+        seen: set[str] = set()
+        for word in tokens(text):
+            terms = self.word_terms(word, lang)
+            if not terms:
+                continue
+            base = terms[0][0]
+            if base in seen:
+                continue
+            seen.add(base)
+            parts = tuple(term_key(t) for t, _ in terms[1:])
+            frame = word in frame_words or base in frame_words
+            concepts.append(Concept(surface=word, full={term_key(base): 1.0}, parts=parts, frame=frame))
+        return AnalyzedQuery(text=text, language=lang, concepts=concepts)
+
+
+@dataclass
+class Vocabulary:
+    """Document frequencies of term keys over the chunks in the index, by document language."""
+
+    chunk_count: int = 0
+    df: Counter[str] = field(default_factory=Counter)
+    by_language: dict[str, set[str]] = field(default_factory=dict)
+    _buckets: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
+
+    def add(self, language: str, chunk_count: int, df: dict[str, int]) -> None:
+        self.chunk_count += chunk_count
+        self.df.update(df)
+        self.by_language.setdefault(language, set()).update(df)
+        self._buckets.clear()
+
+    def remove(self, language: str, chunk_count: int, df: dict[str, int]) -> None:
+        self.chunk_count -= chunk_count
+        self.df.subtract(df)
+        for key in [k for k in df if self.df[k] <= 0]:
+            del self.df[key]
+        self.by_language[language] = {k for k in self.by_language.get(language, set()) if k in self.df}
+        self._buckets.clear()
+
+    def idf(self, key: str) -> float:
+        n, df = max(self.chunk_count, 1), self.df.get(key, 0)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def cognates(self, key: str, other_languages: list[str], limit: int = 2) -> dict[str, float]:
+        """Near spellings of `key` among the terms of documents in other languages.
+
+        Swedish and Norwegian share most roots: samarbeid ~ samarbete, kompetanse ~ kompetens,
+        utvikling ~ utveckling. Only words of five letters or more, above 80 % similarity.
+        """
+        if len(key) < 5 or not key.isalpha():
+            return {}
+        found: dict[str, float] = {}
+        for lang in other_languages:
+            bucket = self._bucket(lang, key[:2])
+            for candidate, score, _ in process.extract(key, bucket, scorer=fuzz.ratio, score_cutoff=80, limit=limit):
+                if candidate != key:
+                    found[candidate] = max(found.get(candidate, 0.0), COGNATE_WEIGHT * score / 100)
+        return found
+
+    def _bucket(self, lang: str, prefix: str) -> list[str]:
+        cache_key = (lang, prefix)
+        if cache_key not in self._buckets:
+            self._buckets[cache_key] = sorted(k for k in self.by_language.get(lang, ()) if k.startswith(prefix))
+        return self._buckets[cache_key]

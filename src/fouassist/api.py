@@ -1,0 +1,243 @@
+"""The HTTP API (FastAPI): ask, retrieve, documents, health, and an OpenAI-compatible chat.
+
+`create_app(service)` builds the app around a service that was built once from settings; the
+routes are thin: validate, call the service (in a worker thread: it does blocking work), shape
+the response. Errors come back as JSON with a message that says what to fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+
+from fouassist import __version__
+from fouassist.answer import Answer
+from fouassist.documents import DocumentError
+from fouassist.schemas import (
+    AskRequest, AskResponse, ChatRequest, CitationOut, DocumentList, DocumentWithText, HealthResponse,
+    PassageOut, RetrieveRequest, RetrieveResponse, TextDocument, UploadResult,
+)
+from fouassist.service import NotFound, Service
+
+log = logging.getLogger(__name__)
+MODEL_NAME = "fouassist"
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def require_write_key(request: Request) -> None:
+    """Writes need `Authorization: Bearer <FOUASSIST_API_KEY>` when a key is configured."""
+    key = request.app.state.service.settings.api_key
+    if key is None:
+        return
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this action needs the API key: send 'Authorization: Bearer <key>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts) or "the request is not valid"
+
+
+def _safe_filename(name: str | None) -> str:
+    """The last component of an uploaded file's name, without control characters."""
+    base = PureWindowsPath(PurePosixPath(name or "").name).name
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
+    if not cleaned:
+        raise HTTPException(422, "the uploaded file has no usable name; give it a name such as strategy.pdf")
+    return cleaned[:200]
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(
+        title="fouassist",
+        version=__version__,
+        description="Cited answers from Swedish and Norwegian healthcare R&D strategy documents.",
+    )
+    app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = error.errors()
+        return JSONResponse(status_code=422, content={
+            "message": _validation_message(errors),
+            "detail": json.loads(json.dumps(errors, default=str)),
+        })
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, error: Exception) -> JSONResponse:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("Unhandled error on %s %s (reference %s)", request.method, request.url.path, reference)
+        return JSONResponse(status_code=500, content={
+            "message": f"internal error; the server log has the details under reference {reference}",
+        })
+
+    @app.get("/health", response_model=HealthResponse, tags=["service"])
+    def health(service: ServiceDep) -> dict[str, Any]:
+        """Index size and whether dense (semantic) search is on, and if not, why."""
+        return service.health()
+
+    @app.post("/v1/ask", response_model=AskResponse, tags=["questions"])
+    def ask(body: AskRequest, service: ServiceDep) -> AskResponse:
+        """A short answer built from verbatim passages, each cited as [n]."""
+        answer = service.ask(body.question, body.top_k, body.filters.to_search() if body.filters else None,
+                             [m.model_dump() for m in body.history])
+        return AskResponse.of(answer)
+
+    @app.post("/v1/retrieve", response_model=RetrieveResponse, tags=["questions"])
+    def retrieve(body: RetrieveRequest, service: ServiceDep) -> RetrieveResponse:
+        """The best passages for a query, without composing an answer."""
+        result = service.retrieve(body.query, body.top_k, body.filters.to_search() if body.filters else None)
+        return RetrieveResponse(passages=[PassageOut.of(p) for p in result.passages], timings_ms=result.timings_ms)
+
+    # -- documents -----------------------------------------------------------------------------
+    @app.get("/v1/documents", response_model=DocumentList, tags=["documents"])
+    def list_documents(service: ServiceDep) -> dict[str, Any]:
+        return {"documents": service.documents()}
+
+    @app.get("/v1/documents/{document_id}", response_model=DocumentWithText, tags=["documents"])
+    def get_document(document_id: str, service: ServiceDep) -> dict[str, Any]:
+        """A document's metadata and its cleaned text (the text that citation offsets point into)."""
+        try:
+            return service.document(document_id)
+        except NotFound:
+            raise HTTPException(404, f"no document with id {document_id}; GET /v1/documents lists them") from None
+
+    @app.post(
+        "/v1/documents", response_model=UploadResult, status_code=201, tags=["documents"],
+        dependencies=[Depends(require_write_key)],
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary"}, "title": {"type": "string"}}}},
+            "application/json": {"schema": TextDocument.model_json_schema()},
+        }}},
+    )
+    async def upload_document(request: Request, response: Response) -> dict[str, Any]:
+        """Add a document: a file (PDF, DOCX, TXT, MD, HTML) as multipart, or JSON with title and text.
+
+        Answers 201 when the document was added or replaced, 200 when the same content was
+        already indexed."""
+        service: Service = request.app.state.service
+        limit = service.settings.max_upload_mb * 1024 * 1024
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise HTTPException(413, f"the upload is larger than the limit of {service.settings.max_upload_mb} MB")
+        content_type = request.headers.get("content-type", "")
+        try:
+            if content_type.startswith("multipart/form-data"):
+                form = await request.form(max_files=1, max_fields=5)
+                upload = form.get("file")
+                if upload is None or isinstance(upload, str):
+                    raise HTTPException(422, "file: send the document in a form field named 'file'")
+                data = await upload.read(limit + 1)
+                if len(data) > limit:
+                    raise HTTPException(413, f"the upload is larger than the limit of {service.settings.max_upload_mb} MB")
+                title = form.get("title")
+                name = _safe_filename(upload.filename)
+                outcome, record = await run_in_threadpool(
+                    service.ingest_bytes, name, data, title if isinstance(title, str) and title.strip() else None)
+            elif content_type.startswith("application/json"):
+                try:
+                    body = TextDocument.model_validate_json(await request.body())
+                except ValidationError as error:
+                    return JSONResponse(status_code=422, content={"message": _validation_message(error.errors()),
+                                                                  "detail": json.loads(error.json())})
+                outcome, record = await run_in_threadpool(service.ingest_text, body.title, body.text, body.metadata)
+            else:
+                raise HTTPException(415, "send multipart/form-data with a 'file' field, or JSON with 'title' and 'text'")
+        except DocumentError as error:
+            code = 415 if error.reason.startswith("unsupported file type") else 422
+            raise HTTPException(code, str(error)) from None
+        if outcome == "unchanged":
+            response.status_code = 200
+        return {**record, "outcome": outcome}
+
+    @app.delete("/v1/documents/{document_id}", status_code=204, tags=["documents"],
+                dependencies=[Depends(require_write_key)])
+    def delete_document(document_id: str, service: ServiceDep) -> Response:
+        try:
+            service.delete(document_id)
+        except NotFound:
+            raise HTTPException(404, f"no document with id {document_id}; GET /v1/documents lists them") from None
+        return Response(status_code=204)
+
+    # -- OpenAI-compatible chat ---------------------------------------------------------------------
+    @app.get("/v1/models", tags=["openai"])
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "fouassist"}]}
+
+    @app.post("/v1/chat/completions", tags=["openai"])
+    def chat_completions(body: ChatRequest, service: ServiceDep):
+        """The cited answer as an OpenAI chat completion; `citations` is an extra field, sent once
+        (with `stream: true`, in the last chunk before `data: [DONE]`)."""
+        events = service.ask_stream(body.question(), body.top_k, body.filters.to_search() if body.filters else None,
+                                    body.history())
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        model = body.model or MODEL_NAME
+        if not body.stream:
+            pieces, answer = [], None
+            for event in events:
+                if isinstance(event, Answer):
+                    answer = event
+                else:
+                    pieces.append(event)
+            assert answer is not None
+            return {
+                "id": completion_id, "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "".join(pieces)}}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                **_extras(answer),
+            }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, extra: dict | None = None) -> str:
+            payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **(extra or {})}
+            return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+        def stream() -> Iterator[str]:
+            yield chunk({"role": "assistant", "content": ""})
+            for event in events:
+                if isinstance(event, Answer):
+                    yield chunk({}, "stop", _extras(event))
+                else:
+                    yield chunk({"content": event})
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return app
+
+
+def _extras(answer: Answer) -> dict[str, Any]:
+    return {
+        "citations": [CitationOut.of(c).model_dump() for c in answer.citations],
+        "abstained": answer.abstained,
+        "language": answer.language,
+    }

@@ -1,0 +1,185 @@
+"""Structure-aware chunking: sentences and chunks that follow the document's sections.
+
+A chunk is a run of whole blocks (headings, paragraphs, list items) of one document, cut where
+a section starts or where the next block would make it too long; a paragraph longer than the
+limit is cut between sentences, never inside one. Every chunk and sentence carries offsets into
+the cleaned document text, so `document.text[chunk.start:chunk.end] == chunk.text`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from fouassist.cleaning import Block
+from fouassist.documents import Document
+
+# Abbreviations after which a period never ends a sentence (lower case, without the last period).
+_ABBREVIATIONS = {
+    "sv": {"s.k", "enl", "inkl", "exkl", "kap", "t.ex", "bl.a", "m.fl", "m.m", "ca", "dvs", "d.v.s", "resp", "osv",
+           "o.s.v", "jfr", "p.g.a", "ang", "nr", "st", "f.d", "t.o.m", "fr.o.m", "prof", "dr", "ex", "t.ex", "mom",
+           "prop", "sfs", "vs", "e.d", "o.d", "bl.a", "kl", "s", "jan", "feb", "aug", "sept", "okt", "nov", "dec"},
+    "nb": {"f.eks", "bl.a", "m.fl", "m.m", "ca", "dvs", "d.v.s", "osv", "o.l", "jf", "pga", "ang", "nr", "st",
+           "kap", "prof", "dr", "mht", "vedr", "iht", "ifm", "evt", "inkl", "ekskl", "kl", "s", "jan", "feb",
+           "aug", "sept", "okt", "nov", "des"},
+}
+_ABBREVIATIONS["nn"] = _ABBREVIATIONS["nb"] | {"t.d", "m.a", "o.a"}
+_PUNKT_LANGUAGE = {"sv": "swedish", "nb": "norwegian", "nn": "norwegian"}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+
+
+@dataclass
+class Chunk:
+    id: str
+    document_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    page: int | None
+    section: str | None  # number of the section the chunk's body belongs to ("5.1.5")
+    heading_path: list[str]
+    sentences: list[Sentence] = field(default_factory=list)
+
+    def context(self, document: Document) -> str:
+        return chunk_context(document.title, document.organisation, self.heading_path)
+
+
+def chunk_context(title: str, organisation: str | None, heading_path: list[str]) -> str:
+    """Text that goes with a chunk into the index: which document, which section."""
+    return "\n".join(p for p in (title, organisation or "", *heading_path) if p)
+
+
+@lru_cache(maxsize=4)
+def _punkt(language: str):
+    """NLTK's Punkt sentence model for Swedish or Norwegian, from llama-index's bundled data."""
+    from llama_index.core.utils import globals_helper
+    from nltk.tokenize.punkt import PunktTokenizer
+
+    globals_helper.wait_for_nltk_check()
+    tokenizer = PunktTokenizer(_PUNKT_LANGUAGE.get(language, "swedish"))
+    tokenizer._params.abbrev_types.update(_ABBREVIATIONS.get(language, _ABBREVIATIONS["sv"]))
+    return tokenizer
+
+
+def split_sentences(text: str, language: str = "sv", offset: int = 0) -> list[Sentence]:
+    """Sentence spans in `text`, shifted by `offset`; a period after an abbreviation never splits."""
+    abbreviations = _ABBREVIATIONS.get(language, _ABBREVIATIONS["sv"])
+    spans: list[list[int]] = []
+    for start, end in _punkt(language).span_tokenize(text):
+        if spans:
+            previous = text[spans[-1][0]:spans[-1][1]]
+            last_word = previous.rsplit(None, 1)[-1].lower().rstrip(".") if previous.strip() else ""
+            if previous.endswith(".") and last_word in abbreviations:
+                spans[-1][1] = end
+                continue
+        spans.append([start, end])
+    return [Sentence(offset + s, offset + e) for s, e in spans]
+
+
+def block_sentences(block: Block, language: str) -> list[Sentence]:
+    if block.kind in ("heading", "title"):
+        return [Sentence(block.start, block.end)]
+    return split_sentences(block.text, language, block.start)
+
+
+@dataclass
+class _Draft:
+    """A chunk being built: its sentences, and how much of it is body text (not headings)."""
+
+    sentences: list[Sentence] = field(default_factory=list)
+    body_chars: int = 0
+    body_start: int | None = None
+    starts_with_heading: bool = False
+    ends_with_heading: bool = False
+
+    def add(self, sentences: list[Sentence], heading: bool) -> None:
+        if not self.sentences:
+            self.starts_with_heading = heading
+        self.sentences.extend(sentences)
+        self.ends_with_heading = heading
+        if not heading:
+            self.body_chars += sum(s.end - s.start for s in sentences)
+            if self.body_start is None:
+                self.body_start = sentences[0].start
+
+    @property
+    def start(self) -> int:
+        return self.sentences[0].start
+
+    @property
+    def end(self) -> int:
+        return self.sentences[-1].end
+
+
+def chunk_document(document: Document, target_chars: int, max_chars: int, min_chars: int) -> list[Chunk]:
+    """Cut a document into chunks of whole sentences that follow its sections.
+
+    A heading closes the chunk before it once that chunk has `min_chars` of body text (smaller
+    sections are joined to the next, the short tail of a long one to the chunk before); a chunk is closed before it grows past `target_chars`;
+    only a single sentence longer than `max_chars` makes a longer chunk.
+    """
+    drafts: list[_Draft] = []
+    current = _Draft()
+
+    def room_for(sentence_end: int) -> bool:
+        return sentence_end - current.start <= target_chars
+
+    def flush() -> None:
+        nonlocal current
+        if current.sentences:
+            drafts.append(current)
+        current = _Draft()
+
+    for block in document.blocks:
+        sentences = block_sentences(block, document.language)
+        if not sentences:
+            continue
+        heading = block.kind in ("heading", "title")
+        if heading and 0 < current.body_chars < min_chars and not current.starts_with_heading and drafts:
+            # The short tail of a section goes back into the chunk before it, so that the new
+            # section starts a chunk of its own.
+            if current.end - drafts[-1].start <= max_chars:
+                drafts[-1].sentences.extend(current.sentences)
+                current = _Draft()
+            else:
+                flush()
+        if current.sentences and current.body_chars >= min_chars and not current.ends_with_heading:
+            if heading or not room_for(block.end if block.end - block.start <= max_chars else sentences[0].end):
+                flush()
+        if heading or block.end - block.start <= max_chars:
+            current.add(sentences, heading)
+            continue
+        for sentence in sentences:  # a paragraph longer than a chunk: cut between sentences
+            if current.sentences and not room_for(sentence.end) and current.body_chars >= min_chars:
+                flush()
+            current.add([sentence], heading=False)
+    flush()
+    # A last chunk that is only a scrap joins the one before it when both fit.
+    if len(drafts) >= 2 and drafts[-1].end - drafts[-1].start < min_chars and drafts[-1].end - drafts[-2].start <= max_chars:
+        last = drafts.pop()
+        drafts[-1].sentences.extend(last.sentences)
+    return [_chunk(document, index, draft) for index, draft in enumerate(drafts)]
+
+
+def _chunk(document: Document, index: int, draft: _Draft) -> Chunk:
+    anchor = draft.body_start if draft.body_start is not None else draft.start
+    section = document.section_at(anchor)
+    return Chunk(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"fouassist:{document.id}:{index}")),
+        document_id=document.id,
+        index=index,
+        text=document.text[draft.start:draft.end],
+        start=draft.start,
+        end=draft.end,
+        page=document.page_at(draft.start),
+        section=section.number if section else None,
+        heading_path=document.heading_path(anchor),
+        sentences=list(draft.sentences),
+    )

@@ -1,0 +1,188 @@
+"""The command line: `fouassist ingest | documents | ask | serve`, mirroring the HTTP API.
+
+Every command builds the service from the same settings (FOUASSIST_* variables and an
+optional fouassist.toml). Bad arguments print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fouassist.config import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
+documents_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="List and delete indexed documents.")
+app.add_typer(documents_app, name="documents")
+
+USAGE_ERROR = 2
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except (ValidationError, FileNotFoundError) as error:
+        fail(f"the settings are not valid: {str(error).splitlines()[0]} ({error})")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "sentence_transformers", "transformers", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return settings
+
+
+def _service(settings: Settings | None = None):
+    from fouassist.documents import DocumentError
+    from fouassist.service import Service
+    from fouassist.store import IndexBusy
+
+    try:
+        return Service(settings or _settings())
+    except IndexBusy as error:
+        fail(str(error), code=1)
+    except DocumentError as error:
+        fail(str(error))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders; default: the default corpus.")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Empty the index first and rebuild it.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Delete indexed documents not among PATHS.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Add documents to the index; unchanged ones are skipped, changed ones replaced."""
+    settings = _settings()
+    targets = paths or [settings.corpus_dir]
+    missing = [str(p) for p in targets if not p.exists()]
+    if missing:
+        fail(f"no such file or folder: {', '.join(missing)}")
+    service = _service(settings)
+    try:
+        report = service.ingest_paths(targets, reset=reset, prune=prune, progress=not as_json)
+    finally:
+        service.close()
+    if as_json:
+        typer.echo(json.dumps({
+            "added": report.added, "unchanged": report.unchanged, "replaced": report.replaced,
+            "failed": [{"source": s, "reason": r} for s, r in report.failed], "chunks": report.chunks,
+            "seconds": round(report.seconds, 2), "dense": report.dense,
+        }, ensure_ascii=False, indent=2))
+    else:
+        for source, reason in report.failed:
+            typer.echo(f"Failed: {source}: {reason}", err=True)
+        typer.echo(report.summary())
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@documents_app.command("list")
+def documents_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the indexed documents with their metadata."""
+    service = _service()
+    try:
+        records = service.documents()
+    finally:
+        service.close()
+    if as_json:
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    if not records:
+        typer.echo("The index is empty; run `fouassist ingest`.")
+    for r in records:
+        typer.echo(f"{r['id']}  {r['language']}  {r.get('date') or '-':10}  {r['chunk_count']:4} chunks  "
+                   f"{r['title']} ({r.get('organisation') or '?'}) [{r['source']}]")
+
+
+@documents_app.command("delete")
+def documents_delete(document_id: Annotated[str, typer.Argument(help="The document's id (see `documents list`).")]) -> None:
+    """Delete a document and its chunks from the index."""
+    from fouassist.service import NotFound
+
+    service = _service()
+    try:
+        service.delete(document_id)
+    except NotFound:
+        fail(f"no document with id {document_id}; `fouassist documents list` shows the ids")
+    finally:
+        service.close()
+    typer.echo(f"Deleted {document_id}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Swedish or Norwegian.")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="Passages to retrieve.")] = 5,
+    document: Annotated[Optional[list[str]], typer.Option("--document", help="Only this document id (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the same JSON as POST /v1/ask.")] = False,
+) -> None:
+    """Answer a question from the indexed documents, with citations."""
+    from fouassist.schemas import AskResponse, check_question
+    from fouassist.store import SearchFilters
+
+    try:
+        question = check_question(question)
+    except ValueError as error:
+        fail(str(error))
+    service = _service()
+    try:
+        if service.ensure_default_corpus() is not None:
+            typer.echo("(The index was empty: the default corpus was ingested first.)", err=True)
+        answer = service.ask(question, top_k, SearchFilters(document_ids=document) if document else None)
+    finally:
+        service.close()
+    if as_json:
+        typer.echo(AskResponse.of(answer).model_dump_json(indent=2))
+        return
+    typer.echo(answer.answer)
+    if answer.citations:
+        typer.echo("")
+    for c in answer.citations:
+        where = ", ".join(x for x in (f"avsnitt {c.section}" if c.section else "", f"s. {c.page}" if c.page else "") if x)
+        typer.echo(f"[{c.id}] {c.title}{f' ({where})' if where else ''} [{c.document_id} {c.start}-{c.end}]")
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface to listen on (default from settings: 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port (default from settings: 8000).")] = None,
+) -> None:
+    """Start the HTTP API (and the web interface at /ui) with uvicorn."""
+    import uvicorn
+
+    from fouassist.api import create_app
+
+    settings = _settings()
+    service = _service(settings)
+    if settings.auto_ingest:
+        service.ensure_default_corpus(progress=True)
+    application = create_app(service)
+    try:
+        from fouassist_ui import mount_ui
+    except ImportError:  # the UI is optional for API-only installs
+        mount_ui = None
+    if mount_ui is not None:
+        application = mount_ui(application, service)
+    health = service.health()
+    if not health["dense"]["enabled"]:
+        logging.getLogger("fouassist").warning("Running LEXICAL-ONLY: %s", health["dense"]["reason"])
+    try:
+        uvicorn.run(application, host=host or settings.host, port=port or settings.port,
+                    log_level=settings.log_level.lower())
+    finally:
+        service.close()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,113 @@
+"""Typed settings, read once from FOUASSIST_* environment variables and an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments, environment variables, the TOML file
+named by FOUASSIST_CONFIG (or ./fouassist.toml when it exists), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("fouassist.toml")
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("FOUASSIST_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"FOUASSIST_CONFIG points at {path}, which is not a file; fix the path or unset it"
+            )
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FOUASSIST_", extra="ignore", validate_default=True)
+
+    # Storage
+    data_dir: Path = Field(Path("data"), description="Where the embedded index and feedback live.")
+    qdrant_url: str = Field("", description="Qdrant server URL; empty means embedded Qdrant on disk.")
+    qdrant_api_key: SecretStr | None = None
+    collection: str = Field("fouassist", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    qdrant_shards: int = Field(1, ge=1, le=64, description="Shards per collection on a Qdrant server or cluster.")
+    qdrant_replicas: int = Field(1, ge=1, le=8, description="Replicas per shard on a Qdrant cluster.")
+
+    # Default corpus
+    corpus_dir: Path = Path("ingest/corpus")
+    manifest: Path = Path("ingest/manifest.toml")
+    auto_ingest: bool = Field(True, description="`serve` ingests the default corpus into an empty index.")
+
+    # Dense embeddings
+    embedding_model: str = Field(
+        "intfloat/multilingual-e5-small", description="Hub name or local sentence-transformers directory; empty disables."
+    )
+    embedding_query_prefix: str | None = Field(None, description="None: taken from the model (e5: 'query: ').")
+    embedding_passage_prefix: str | None = Field(None, description="None: taken from the model (e5: 'passage: ').")
+    embedding_batch_size: int = Field(32, ge=1, le=1024)
+    embedding_device: str = "cpu"
+    hub_timeout_s: float = Field(3.0, gt=0, description="How long to wait for the model hub before giving up.")
+
+    # Optional cross-encoder reranker; empty means off.
+    reranker_model: str = ""
+
+    # Chunking (characters; ~1,600 characters of Swedish stay under 512 e5 tokens)
+    chunk_target_chars: int = Field(900, ge=200)
+    chunk_max_chars: int = Field(1600, ge=300)
+    chunk_min_chars: int = Field(250, ge=0)
+
+    # Lexical weighting (BM25 term saturation; IDF is applied by Qdrant)
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    bm25_avg_terms: float = Field(110.0, gt=0, description="Typical analysed terms per chunk.")
+
+    # Retrieval and answers
+    top_k: int = Field(5, ge=1, le=50)
+    candidates: int = Field(30, ge=5, le=200, description="Chunks fetched per prefetch before fusion.")
+    diversity_decay: float = Field(0.75, gt=0, le=1, description="Score factor per earlier hit from the same document.")
+    rank_weight: float = Field(0.35, ge=0, le=2, description="Weight of the fused rank beside question coverage.")
+    max_quotes: int = Field(4, ge=1, le=10)
+    max_documents_in_answer: int = Field(3, ge=1, le=10)
+    abstain_min_coverage: float = Field(0.5, ge=0, le=1)
+    quote_min_coverage: float = Field(0.34, ge=0, le=1)
+
+    # Service
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_key: SecretStr | None = None
+    max_upload_mb: int = Field(50, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("qdrant_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)

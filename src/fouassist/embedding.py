@@ -1,0 +1,152 @@
+"""Dense embeddings and the optional cross-encoder, loaded through sentence-transformers.
+
+A model is named by a hub id ("intfloat/multilingual-e5-small") or a local directory. Loading
+never hangs on a missing network: a local directory is loaded from disk, a hub id first from
+the local cache, and only when the hub answers within `hub_timeout_s` from the hub. When no
+model can be had, the caller gets a `ModelStatus` that says why, and the service runs
+lexical-only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    enabled: bool
+    model: str | None
+    reason: str | None = None
+    dimension: int | None = None
+
+
+class ModelUnavailable(Exception):
+    pass
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or os.sep in name.strip("/").split("/", 1)[-1] or Path(name).exists()
+
+
+def _hub_reachable(timeout_s: float) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((endpoint.hostname or "huggingface.co", endpoint.port or 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def load_model(kind: type, name: str, hub_timeout_s: float, device: str, **kwargs):
+    """Load a SentenceTransformer or CrossEncoder, or raise ModelUnavailable with the reason."""
+    if _looks_like_path(name):
+        path = Path(name).expanduser()
+        if not path.is_dir():
+            raise ModelUnavailable(f"model directory {path} does not exist; fix the path or unset it")
+        try:
+            return kind(str(path), device=device, local_files_only=True, **kwargs)
+        except Exception as error:  # a broken model directory can fail in many ways
+            raise ModelUnavailable(f"model directory {path} could not be loaded ({type(error).__name__}: {error})") from None
+    try:
+        return kind(name, device=device, local_files_only=True, **kwargs)
+    except Exception:
+        pass  # not in the local cache: try the hub below
+    if not _hub_reachable(hub_timeout_s):
+        raise ModelUnavailable(
+            f"{name} is not in the local model cache and the model hub cannot be reached within "
+            f"{hub_timeout_s:g} s; download it on a connected machine or point the setting at a local directory"
+        )
+    try:
+        return kind(name, device=device, **kwargs)
+    except Exception as error:
+        raise ModelUnavailable(f"{name} could not be downloaded ({type(error).__name__}: {error})") from None
+
+
+class Embedder:
+    """Encodes passages and queries with the prefixes the model was trained with."""
+
+    def __init__(self, model, name: str, query_prefix: str, passage_prefix: str, batch_size: int) -> None:
+        self.model = model
+        self.name = name
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.batch_size = batch_size
+        self.dimension = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+                             else model.get_sentence_embedding_dimension())
+        self._lock = threading.Lock()  # torch inference from many request threads at once only thrashes 2 cores
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return self.model.encode(
+                [self.passage_prefix + t for t in texts], batch_size=self.batch_size,
+                normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
+            )
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            vector = self.model.encode(
+                [self.query_prefix + text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+        return vector[0].tolist()
+
+
+def _prefixes(model, name: str, query: str | None, passage: str | None) -> tuple[str, str]:
+    prompts = getattr(model, "prompts", None) or {}
+    default_query, default_passage = "", ""
+    if "query" in prompts:
+        default_query = prompts["query"]
+        default_passage = prompts.get("passage", prompts.get("document", ""))
+    elif "e5" in name.lower():
+        default_query, default_passage = "query: ", "passage: "
+    return (default_query if query is None else query, default_passage if passage is None else passage)
+
+
+def load_embedder(
+    name: str,
+    *,
+    query_prefix: str | None,
+    passage_prefix: str | None,
+    batch_size: int,
+    device: str,
+    hub_timeout_s: float,
+) -> tuple[Embedder | None, ModelStatus]:
+    """The embedder and its status; (None, status with reason) when it cannot be loaded."""
+    if not name.strip():
+        return None, ModelStatus(False, None, "no embedding model is configured (FOUASSIST_EMBEDDING_MODEL is empty)")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = load_model(SentenceTransformer, name, hub_timeout_s, device)
+    except ModelUnavailable as error:
+        log.warning("Dense embeddings are OFF, running lexical-only: %s", error)
+        return None, ModelStatus(False, name, str(error))
+    query, passage = _prefixes(model, name, query_prefix, passage_prefix)
+    embedder = Embedder(model, name, query, passage, batch_size)
+    log.info("Embedding model %s loaded (dimension %d)", name, embedder.dimension)
+    return embedder, ModelStatus(True, name, None, embedder.dimension)
+
+
+def load_reranker(name: str, *, device: str, hub_timeout_s: float):
+    """A sentence-transformers CrossEncoder, or None (with a warning) when it cannot be loaded."""
+    if not name.strip():
+        return None, ModelStatus(False, None, "no reranker is configured")
+    from sentence_transformers import CrossEncoder
+
+    try:
+        model = load_model(CrossEncoder, name, hub_timeout_s, device)
+    except ModelUnavailable as error:
+        log.warning("Reranking is OFF: %s", error)
+        return None, ModelStatus(False, name, str(error))
+    return model, ModelStatus(True, name)

@@ -1,0 +1,256 @@
+"""Request and response models of the HTTP API (and of `fouassist ask --json`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fouassist.answer import Answer, Citation
+from fouassist.retrieval import Passage
+from fouassist.store import SearchFilters
+
+MAX_QUESTION_CHARS = 2000
+Language = Literal["sv", "nb", "nn"]
+
+
+class Filters(BaseModel):
+    """Which documents to search. Every field is optional; unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+    document_ids: list[str] | None = Field(None, description="Only these document ids.")
+    organisations: list[str] | None = Field(None, description="Only documents of these organisations.")
+    languages: list[Language] | None = Field(None, description="Only documents in these languages.")
+    date_from: dt.date | None = Field(None, description="Only documents dated on or after this day.")
+    date_to: dt.date | None = Field(None, description="Only documents dated on or before this day.")
+
+    @model_validator(mode="after")
+    def _range(self) -> Filters:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError("date_from must not be after date_to")
+        return self
+
+    def to_search(self) -> SearchFilters:
+        return SearchFilters(
+            document_ids=self.document_ids, organisations=self.organisations, languages=self.languages,
+            date_from=self.date_from.isoformat() if self.date_from else None,
+            date_to=self.date_to.isoformat() if self.date_to else None,
+        )
+
+
+def check_question(value: str, name: str = "question") -> str:
+    if not value.strip():
+        raise ValueError(f"the {name} is empty; write a question in Swedish or Norwegian")
+    if len(value) > MAX_QUESTION_CHARS:
+        raise ValueError(f"the {name} has {len(value)} characters; the limit is {MAX_QUESTION_CHARS}")
+    if not re.search(r"[^\W_]", value):
+        raise ValueError(f"the {name} has no words, only punctuation or symbols; write a question with words")
+    return value.strip()
+
+
+class HistoryMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(description=f"The question, 1 to {MAX_QUESTION_CHARS} characters.",
+                          examples=["Vad säger strategin om forskningstid?"])
+    top_k: int = Field(5, ge=1, le=50, description="How many passages to retrieve.")
+    filters: Filters | None = None
+    history: list[HistoryMessage] = Field(default_factory=list, max_length=50,
+                                          description="Earlier turns, oldest first, for follow-up questions.")
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, value: str) -> str:
+        return check_question(value)
+
+
+class RetrieveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(examples=["forskningstid"])
+    top_k: int = Field(5, ge=1, le=50)
+    filters: Filters | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        return check_question(value, "query")
+
+
+class CitationOut(BaseModel):
+    id: int = Field(description="The n of the marker [n] in the answer.")
+    document_id: str
+    title: str
+    organisation: str | None
+    section: str | None
+    page: int | None
+    passage: str = Field(description="The text of the chunk the quote comes from.")
+    quote: str = Field(description="The cited span, verbatim.")
+    start: int = Field(description="Offset of the quote in the document text.")
+    end: int
+    score: float
+
+    @classmethod
+    def of(cls, citation: Citation) -> CitationOut:
+        return cls(**{name: getattr(citation, name) for name in cls.model_fields})
+
+
+class AskResponse(BaseModel):
+    answer: str
+    abstained: bool
+    language: Language
+    citations: list[CitationOut]
+    closest: list[CitationOut] = Field(description="When the answer abstains: the nearest passages, which do not answer.")
+    query: str = Field(description="What was searched for: the question, with the conversation's subject for a follow-up.")
+    timings_ms: dict[str, float]
+
+    @classmethod
+    def of(cls, answer: Answer) -> AskResponse:
+        return cls(
+            answer=answer.answer, abstained=answer.abstained, language=answer.language,
+            citations=[CitationOut.of(c) for c in answer.citations], closest=[CitationOut.of(c) for c in answer.closest],
+            query=answer.query, timings_ms=answer.timings_ms,
+        )
+
+
+class PassageOut(BaseModel):
+    chunk_id: str
+    document_id: str
+    title: str
+    organisation: str | None
+    section: str | None
+    heading_path: list[str]
+    page: int | None
+    text: str
+    start: int
+    end: int
+    score: float
+    coverage: float = Field(description="Share of the query's content words (weighted by rarity) in the passage.")
+
+    @classmethod
+    def of(cls, passage: Passage) -> PassageOut:
+        return cls(**{name: getattr(passage, name) for name in cls.model_fields})
+
+
+class RetrieveResponse(BaseModel):
+    passages: list[PassageOut]
+    timings_ms: dict[str, float]
+
+
+class DenseHealth(BaseModel):
+    enabled: bool
+    model: str | None
+    reason: str | None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    documents: int
+    chunks: int
+    dense: DenseHealth
+    version: str
+
+
+class SectionOut(BaseModel):
+    number: str | None
+    title: str
+    level: int
+    start: int
+    end: int
+    page: int | None = None
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    source: str
+    format: str
+    title: str
+    organisation: str | None
+    date: str | None
+    language: str
+    sections: list[SectionOut]
+    pages: int | None
+    characters: int
+    chunk_count: int
+    dense_model: str | None = None
+    ingested_at: str | None = None
+
+
+class DocumentWithText(DocumentOut):
+    text: str
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentOut]
+
+
+class UploadResult(DocumentOut):
+    outcome: Literal["added", "replaced", "unchanged"]
+
+
+class TextDocument(BaseModel):
+    """A document given as text instead of a file."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="organisation, date, language, source")
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - {"organisation", "date", "language", "source"}
+        if unknown:
+            raise ValueError(f"unknown metadata field(s) {sorted(unknown)}; allowed: organisation, date, language, source")
+        if "language" in value and value["language"] not in ("sv", "nb", "nn"):
+            raise ValueError("metadata.language must be sv, nb or nn")
+        if "date" in value:
+            try:
+                dt.date.fromisoformat(str(value["date"]))
+            except ValueError:
+                raise ValueError("metadata.date must be a date as YYYY-MM-DD") from None
+        return value
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return " ".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    """OpenAI-compatible chat request; sampling parameters are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1, max_length=100)
+    stream: bool = False
+    top_k: int = Field(5, ge=1, le=50)
+    filters: Filters | None = None
+
+    @model_validator(mode="after")
+    def _last_is_question(self) -> ChatRequest:
+        users = [m for m in self.messages if m.role == "user"]
+        if not users:
+            raise ValueError("messages must contain at least one message with role 'user'")
+        check_question(users[-1].text(), "last user message")
+        return self
+
+    def question(self) -> str:
+        return [m for m in self.messages if m.role == "user"][-1].text().strip()
+
+    def history(self) -> list[dict[str, str]]:
+        last_user = max(i for i, m in enumerate(self.messages) if m.role == "user")
+        return [{"role": m.role, "content": m.text()} for m in self.messages[:last_user] if m.role in ("user", "assistant")]
