@@ -26,7 +26,7 @@ import wordfreq
 from rapidfuzz import fuzz, process
 from stop_words import get_stop_words
 
-ANALYZER_VERSION = "1"
+ANALYZER_VERSION = "2"
 LANGUAGES = ("sv", "nb", "nn")
 
 # Weights of what a token contributes to the index: its lemma counts once, each compound part
@@ -35,11 +35,13 @@ PART_WEIGHT = 0.5
 FRAME_WEIGHT = 0.25
 COGNATE_WEIGHT = 0.7
 
-_TOKEN_RE = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:['’-][^\W_]+)*")
+# Words (letters, with inner hyphens or apostrophes: "life-science", "covid-19") and numbers
+# ("5.1.5", "2025-2028"); a digit glued to a word is a footnote mark ("klinisk1") and splits off.
+_TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W_]+)*|\d+(?:[.:,-]\d+)*")
 _LINKING = ("s", "e")  # forskning-s-system, barn-e-hage
 _MIN_PART = 3
 _MIN_MODIFIER = 4  # "per|son|centrerad" must not happen
-_PART_PENALTY = 0.25  # each extra part must pay for itself in frequency
+_PART_PENALTY = 0.4  # each extra part must pay for itself in frequency
 _MAX_PARTS = 4
 _MIN_PART_ZIPF = 3.0  # a part must be a word seen at least once per million words
 _MIN_SHORT_PART_ZIPF = 4.5  # three-letter parts ("tid", "liv") must be common words
@@ -67,27 +69,29 @@ _NORWEGIAN_EXTRA = {"hos", "samt", "f", "eks", "bl", "a", "m", "v", "via", "blan
 _FRAME = {
     "sv": {"vad", "säga", "säger", "stå", "står", "skriva", "skriver", "nämna", "nämner", "beskriva",
            "strategi", "strategin", "plan", "planen", "dokument", "dokumentet", "dokumenten", "text",
-           "texten", "handling", "handlingsplan", "fråga", "frågan", "kring", "gälla", "gäller",
+           "texten", "fråga", "frågan", "kring", "gälla", "gäller",
            "finnas", "finns", "framgå", "framgår", "tas", "ta", "upp", "region", "regionen"},
     "nb": {"hva", "si", "sier", "stå", "står", "skrive", "skriver", "nevne", "nevner", "beskrive",
            "strategi", "strategien", "plan", "planen", "dokument", "dokumentet", "dokumentene", "tekst",
-           "teksten", "handlingsplan", "spørsmål", "gjelde", "gjelder", "finnes", "fremgå", "fremgår",
+           "teksten", "spørsmål", "gjelde", "gjelder", "finnes", "fremgå", "fremgår",
            "ta", "tar", "opp", "region", "regionen"},
 }
 _FRAME["nn"] = _FRAME["nb"] | {"kva", "seier", "seie", "dokumenta", "strategien", "finst"}
 
-# Cue words that only make sense as a function word in one language.
+# Function words that belong to one language only (shared ones such as "av", "med", "eller"
+# tell nothing). Nynorsk shares most of Bokmål's; it is told apart by its own.
 _MARKERS = {
-    "sv": {"och", "att", "är", "inte", "vad", "hur", "vilka", "vilken", "vilket", "säger", "också",
-           "finns", "mellan", "eller", "från", "när", "vem", "varför", "än", "kommer", "sig", "får",
-           "jag", "måste", "mycket", "någon", "något", "några", "efter", "under", "av", "för"},
-    "nb": {"og", "er", "ikke", "hva", "hvordan", "hvilke", "hvilken", "hvilket", "sier", "også",
-           "finnes", "mellom", "fra", "når", "hvem", "hvorfor", "enn", "ble", "blir", "hvor", "jeg",
-           "mye", "noen", "noe", "etter", "av", "for", "til", "skal", "med", "de", "det", "å"},
-    "nn": {"og", "er", "ikkje", "kva", "korleis", "kven", "kvar", "kvifor", "seier", "òg", "frå",
-           "ein", "eit", "dei", "vert", "vart", "noko", "nokon", "mykje", "eg", "ho", "berre",
-           "meir", "å", "til", "med", "skal"},
+    "sv": {"och", "att", "är", "inte", "vad", "hur", "vilka", "vilken", "vilket", "vem", "varför", "säger",
+           "också", "finns", "från", "när", "än", "jag", "måste", "mycket", "någon", "något", "några",
+           "för", "ska", "även", "vara", "dessa", "sådan", "sådana", "bara", "blev", "hos", "samt", "skulle"},
+    "nb": {"og", "er", "ikke", "hva", "hvordan", "hvilke", "hvilken", "hvilket", "hvem", "hvorfor", "hvor",
+           "sier", "også", "finnes", "mellom", "fra", "når", "enn", "ble", "jeg", "mye", "noen", "noe",
+           "skal", "være", "disse", "slik", "bare", "blitt", "hos", "skulle", "til", "å"},
+    "nn": {"og", "er", "ikkje", "kva", "korleis", "kven", "kvar", "kvifor", "seier", "òg", "frå", "ein",
+           "eit", "dei", "vert", "vart", "noko", "nokon", "mykje", "eg", "berre", "meir", "desse", "skal",
+           "til", "å"},
 }
+_NYNORSK_ONLY = _MARKERS["nn"] - _MARKERS["nb"]
 _SV_LETTERS = set("äöÄÖ")
 _NO_LETTERS = set("æøÆØ")
 
@@ -167,6 +171,11 @@ def _zipf(word: str, lang: str) -> float:
     return wordfreq.zipf_frequency(word, _frequency_language(lang), wordlist="best")
 
 
+def zipf(word: str, lang: str) -> float:
+    """How common a word is in the language at large (Zipf scale: 0 unknown .. 7 the commonest)."""
+    return _zipf(normalize(word), lang)
+
+
 @lru_cache(maxsize=500_000)
 def lemma(word: str, lang: str) -> str:
     word = normalize(word)
@@ -177,6 +186,11 @@ def lemma(word: str, lang: str) -> str:
     # word for a lemma that no corpus has seen.
     if base != word and _zipf(base, lang) == 0 and _zipf(word, lang) >= _MIN_PART_ZIPF:
         return word
+    # Genitives the lemmatizer does not know, mostly names: "stockholms" -> "stockholm".
+    if base == word and word.endswith("s") and len(word) > 5:
+        stem = word[:-1]
+        if max(_zipf(stem, "sv"), _zipf(stem, "nb")) > max(_zipf(word, "sv"), _zipf(word, "nb")) + 0.5:
+            return stem
     return base
 
 
@@ -259,7 +273,9 @@ def split_compound(word: str, lang: str) -> tuple[str, ...]:
     best = max(splits, key=_split_score)
     if _split_score(best) <= whole + _SPLIT_MARGIN:
         return ()
-    return tuple(part for part, _ in best)
+    parts = [part for part, _ in best]
+    parts[-1] = lemma(parts[-1], lang)  # the head carries the inflection: "...systemet" -> "system"
+    return tuple(parts)
 
 
 def compound_lemma(word: str, lang: str) -> str:
@@ -292,6 +308,7 @@ class Analyzer:
         swedish = (set(get_stop_words("swedish")) | _SWEDISH_EXTRA) - _KEEP
         norwegian = (set(get_stop_words("norwegian")) | _NORWEGIAN_EXTRA) - _KEEP
         self.stopwords = {"sv": swedish, "nb": norwegian, "nn": norwegian | _NYNORSK_EXTRA}
+        self.any_stopword = swedish | norwegian | _NYNORSK_EXTRA
 
     # -- language ---------------------------------------------------------------------------
     def detect_language(self, text: str, default: str = "sv") -> str:
@@ -303,19 +320,22 @@ class Analyzer:
         counts = Counter(words)
         total = sum(counts.values())
         for lang, markers in _MARKERS.items():
-            scores[lang] += 2.0 * sum(n for w, n in counts.items() if w in markers) / total
+            scores[lang] += 3.0 * sum(n for w, n in counts.items() if w in markers) / total
+            if words[0] in markers:  # a question's first word ("Hva", "Vad", "Kva") settles most cases
+                scores[lang] += 1.0
+        # Letters count, but less than words: a Swedish place name in a Norwegian question
+        # ("... i Västerbotten?") must not make it Swedish.
         sv_letters = sum(text.count(c) for c in _SV_LETTERS)
         no_letters = sum(text.count(c) for c in _NO_LETTERS)
         letters = sv_letters + no_letters
         if letters:
-            scores["sv"] += 1.5 * sv_letters / letters
-            scores["nb"] += 1.5 * no_letters / letters
-            scores["nn"] += 1.5 * no_letters / letters
+            scores["sv"] += 0.75 * sv_letters / letters
+            scores["nb"] += 0.75 * no_letters / letters
+            scores["nn"] += 0.75 * no_letters / letters
         known = dict(simplemma.langdetect(" ".join(words[:2000]), lang=LANGUAGES))
         for lang in LANGUAGES:
             scores[lang] += known.get(lang, 0.0)
-        # Nynorsk shares most words with Bokmål; call it Nynorsk only on its own markers.
-        if scores["nn"] > scores["nb"] and not any(w in _MARKERS["nn"] - _MARKERS["nb"] for w in counts):
+        if scores["nn"] > scores["nb"] and not any(w in _NYNORSK_ONLY for w in counts):
             scores["nn"] = scores["nb"] - 1e-6
         best = max(scores, key=lambda lang: scores[lang])
         return best if scores[best] > 0 else default
@@ -360,6 +380,10 @@ class Analyzer:
         concepts: list[Concept] = []
         seen: set[str] = set()
         for word in tokens(text):
+            # A question may mix languages ("Hva sier ... om forskningstid?"): a function word of
+            # any of them is no content.
+            if word in self.any_stopword:
+                continue
             terms = self.word_terms(word, lang)
             if not terms:
                 continue

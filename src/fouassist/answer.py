@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from fouassist.analysis import Concept
-from fouassist.retrieval import Passage, Retrieval, Retriever, SentenceSpan
+from fouassist.retrieval import Passage, Retrieval, Retriever, SentenceSpan, topic_phrase
 
 # Everything the answer says besides the quotes, per answer language.
 TEMPLATES = {
@@ -37,10 +37,73 @@ TEMPLATES = {
         "no_words": "Spørsmålet inneheld ingen ord å søkje på. Still eit spørsmål om innhaldet i dokumenta.",
     },
 }
-_TOPIC_RE = re.compile(
-    r"\b(?:om|angående|kring|gällande|beträffande|rörande|rundt|vedrørende|angåande|når det gjelder|när det gäller)\s+(.+)$",
-    re.IGNORECASE,
-)
+# Questions that ask for a number or a date: a sentence without one does not answer them.
+_ASKS_QUANTITY = re.compile(
+    r"\b(?:hur många|hur mycket|hur stor[at]? (?:andel|del|summa|budget)|vilket belopp|hvor mange|hvor mye|"
+    r"hvor stor[et]? (?:andel|del|sum|budsjett)|hvilket beløp|kor mange|kor mykje)\b", re.IGNORECASE)
+_ASKS_DATE = re.compile(r"^(?:när|når|kva tid)\b|\b(?:vilket datum|vilken dag|vilket år|hvilken dato|hvilken dag|"
+                        r"hvilket år|vilken månad|hvilken måned)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d|\b(?:två|tre|fyra|fem|sex|sju|åtta|nio|tio|tolv|tjugo|hundra|tusen|miljon\w*|miljard\w*|"
+                     r"procent|hälften|fire|seks|åtte|ti|hundre|million\w*|milliard\w*|prosent|halvparten)\b",
+                     re.IGNORECASE)
+# Numbers that are not amounts: years, dates, section and law references ("(2017:30)", "LS 1408-0943").
+_NOT_AMOUNT = re.compile(r"\([^)]*\)|\b(?:19|20)\d{2}(?:-\d{2,4})?\b|\b\d+(?:\.\d+)+\b|\b\d+:\d+\b|\bLS [\d–-]+")
+_HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b\d{1,2}\.\d{1,2}\b|\b(?:januari|januar|februari|februar|mars|april|"
+                       r"maj|mai|juni|juli|augusti|august|september|oktober|november|december|desember|"
+                       r"våren|hösten|høsten|sommaren|sommeren|vintern|vinteren)\b", re.IGNORECASE)
+_WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?: ein| eit| nokre)?)\s+", re.IGNORECASE)
+_CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖÆØÉ][\w-]*)")
+HEADING_FACTOR = 0.85  # a heading or title is weaker evidence than a sentence of running text
+SECTION_ANSWER_FACTOR = 0.7  # a sentence under a heading that matches the question
+MISSING_TYPE_FACTOR = 0.5  # the question asks for a number or a date and the text has none
+MISSING_NAME_FACTOR = 0.5  # the question names something (capitalised) that the passage does not
+MISSING_FOCUS_FACTOR = 0.7  # "vilken X": the passage does not mention X
+
+
+def has_amount(text: str) -> bool:
+    return bool(_NUMBER.search(_NOT_AMOUNT.sub(" ", text)))
+
+
+def has_date(text: str) -> bool:
+    return bool(_HAS_DATE.search(text))
+
+
+@dataclass
+class Demands:
+    """What a passage must contain to answer the question, beyond its words."""
+
+    kind: Callable[[str], bool] | None = None  # has_amount or has_date, for "hur många" / "när" questions
+    names: list[Concept] = field(default_factory=list)  # capitalised words: names of things
+    focus: Concept | None = None  # the X of "vilken X"
+
+    @classmethod
+    def of(cls, question: str, content: list[Concept]) -> Demands:
+        by_surface = {c.surface: c for c in content}
+        kind = has_amount if _ASKS_QUANTITY.search(question) else has_date if _ASKS_DATE.search(question) else None
+        names = [by_surface[m.lower()] for m in _CAPITALISED.findall(question.strip()) if m.lower() in by_surface]
+        focus = None
+        which = _WHICH.search(question)
+        if which:
+            following = re.findall(r"[^\W\d_][\w-]*", question[which.end():])
+            head = next((w.lower() for w in following if not _NUMBER.fullmatch(w)), None)
+            focus = by_surface.get(head) if head else None
+        return cls(kind, list({c.surface: c for c in names}.values()), focus)
+
+    def passage_factor(self, passage: Passage) -> float:
+        """How far the passage meets the demands (1.0: fully), with its organisation scope."""
+        factor = passage.scope
+        if self.kind is not None and not any(self.kind(_text(passage, s)) for s in passage.sentences):
+            factor *= MISSING_TYPE_FACTOR
+        for name in self.names:
+            if name.match(passage.terms) < 0.5:
+                factor *= MISSING_NAME_FACTOR
+        if self.focus is not None and self.focus not in self.names and self.focus.match(passage.terms) < 0.5:
+            factor *= MISSING_FOCUS_FACTOR
+        return factor
+
+
+def _text(passage: Passage, sentence: SentenceSpan) -> str:
+    return passage.text[sentence.start - passage.start:sentence.end - passage.start]
 _SHORT_SENTENCE_WORDS = 4
 
 
@@ -95,10 +158,9 @@ class _Candidate:
 
 def topic_of(question: str, concepts: list[Concept], language: str) -> str:
     """The subject of a question, to name in an abstention: the words after "om", else its content words."""
-    text = question.strip().rstrip("?!. ")
-    match = _TOPIC_RE.search(text)
-    if match and match.group(1).strip():
-        return match.group(1).strip()
+    phrase = topic_phrase(question)
+    if phrase:
+        return phrase
     words = [c.surface for c in concepts]
     if not words:
         return TEMPLATES[language]["this"]
@@ -111,19 +173,30 @@ class Composer:
         self.retriever = retriever
         self.settings = settings
 
-    def _sentence_score(self, content: list[Concept], idf: dict, terms: frozenset, context: frozenset) -> float:
-        own = self.retriever.coverage(content, idf, terms)
-        with_context = self.retriever.coverage(content, idf, terms | context)
-        return 0.7 * own + 0.3 * with_context
+    def _sentence_score(self, content: list[Concept], idf: dict, sentence: SentenceSpan, context: frozenset) -> float:
+        """How well a sentence answers: its own words first, its document and headings a little.
+        Under a heading that itself matches the question ("Avtal om samverkan ..."), the section's
+        sentences answer it even in other words, as the items of a list do."""
+        coverage = self.retriever.coverage
+        own = coverage(content, idf, sentence.terms)
+        score = 0.7 * own + 0.3 * coverage(content, idf, sentence.terms | context)
+        if not sentence.heading and sentence.section_terms:
+            score = max(score, SECTION_ANSWER_FACTOR * coverage(content, idf, sentence.section_terms | sentence.terms))
+        return score
 
-    def _candidates(self, retrieval: Retrieval, content: list[Concept]) -> list[_Candidate]:
+    def _candidates(self, retrieval: Retrieval, content: list[Concept], demands: Demands) -> list[_Candidate]:
         candidates = []
         for passage in retrieval.passages:
+            passage_factor = demands.passage_factor(passage)
             for sentence in passage.sentences:
-                score = self._sentence_score(content, retrieval.idf, sentence.terms, passage.context_terms)
-                candidate = _Candidate(passage, sentence, sentence.start, sentence.end, score)
+                score = self._sentence_score(content, retrieval.idf, sentence, passage.context_terms)
+                candidate = _Candidate(passage, sentence, sentence.start, sentence.end, score * passage_factor)
                 if len(candidate.quote.split()) < _SHORT_SENTENCE_WORDS:
                     candidate.score *= 0.8  # a bare list item or label says little on its own
+                if sentence.heading:
+                    candidate.score *= HEADING_FACTOR
+                if demands.kind is not None and not demands.kind(candidate.quote):
+                    candidate.score *= MISSING_TYPE_FACTOR
                 candidates.append(candidate)
         return candidates
 
@@ -131,11 +204,14 @@ class Composer:
         started = time.perf_counter()
         lang = language if language in TEMPLATES else "sv"
         words = TEMPLATES[lang]
-        content = retrieval.query.content
         if not retrieval.query.concepts:
             return Answer(words["no_words"], True, lang, timings_ms=dict(retrieval.timings_ms))
-        scored = [c for c in self._candidates(retrieval, content or retrieval.query.concepts)]
-        support = max((p.coverage for p in retrieval.passages), default=0.0)
+        content = retrieval.query.content or retrieval.query.concepts
+        demands = Demands.of(question, content)
+        scored = self._candidates(retrieval, content, demands)
+        # Support: how much of the question the best passage covers, and whether it has what the
+        # question demands (a number, a date, the names it uses).
+        support = max((p.coverage * demands.passage_factor(p) for p in retrieval.passages), default=0.0)
         best = max((c.score for c in scored), default=0.0)
         if support < self.settings.abstain_min_coverage or best < self.settings.quote_min_coverage:
             answer = self._abstain(question, retrieval, scored, lang)
@@ -186,8 +262,9 @@ class Composer:
         closest: list[Citation] = []
         for passage in retrieval.passages[:3]:
             own = [c for c in scored if c.passage is passage]
-            if own:
-                closest.append(_citation(len(closest) + 1, max(own, key=lambda c: c.score)))
+            if own:  # show running text rather than a bare heading
+                nearest = max(own, key=lambda c: (not c.sentence.heading, c.score))
+                closest.append(_citation(len(closest) + 1, nearest))
         if closest:
             lines = []
             for citation in closest:

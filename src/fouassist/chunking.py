@@ -32,6 +32,7 @@ _PUNKT_LANGUAGE = {"sv": "swedish", "nb": "norwegian", "nn": "norwegian"}
 class Sentence:
     start: int
     end: int
+    heading: bool = False  # a heading or the title, not running text
 
 
 @dataclass
@@ -85,7 +86,7 @@ def split_sentences(text: str, language: str = "sv", offset: int = 0) -> list[Se
 
 def block_sentences(block: Block, language: str) -> list[Sentence]:
     if block.kind in ("heading", "title"):
-        return [Sentence(block.start, block.end)]
+        return [Sentence(block.start, block.end, heading=True)]
     return split_sentences(block.text, language, block.start)
 
 
@@ -171,12 +172,15 @@ def chunk_document(document: Document, target_chars: int, max_chars: int, min_ch
 def _chunk(document: Document, index: int, draft: _Draft) -> Chunk:
     anchor = draft.body_start if draft.body_start is not None else draft.start
     section = document.section_at(anchor)
+    start = draft.start
+    if document.text[max(0, start - 2):start] == "- " and document.text[max(0, start - 3):start - 2] in ("", "\n"):
+        start -= 2  # a chunk that opens with a list item keeps its bullet
     return Chunk(
         id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"fouassist:{document.id}:{index}")),
         document_id=document.id,
         index=index,
-        text=document.text[draft.start:draft.end],
-        start=draft.start,
+        text=document.text[start:draft.end],
+        start=start,
         end=draft.end,
         page=document.page_at(draft.start),
         section=section.number if section else None,

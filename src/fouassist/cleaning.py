@@ -22,9 +22,9 @@ from functools import lru_cache
 
 import wordfreq
 
-# Bullet glyphs seen in extracted PDFs and web pages, including Symbol/Wingdings private-use
-# code points (U+F0B7 and friends) that PDF extraction leaves behind.
-_BULLETS = "•▪◦●·‣⁃■□◆◇➢➤✓✔\uf0b7\uf0a7\uf0d8\uf076\uf0fc\uf0a8\uf0e0\uf06e\uf0be"
+# Bullet glyphs seen in extracted PDFs and web pages (private-use Symbol/Wingdings glyphs such as
+# U+F0B7 become "•" in normalize_characters).
+_BULLETS = "•▪◦●·‣⁃■□◆◇➢➤✓✔"
 _BULLET_RE = re.compile(rf"^(?:[{_BULLETS}]|[-*](?=\s))\s*")
 _NUMBERED_HEADING_RE = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})(\.?)\s+(?=[A-ZÅÄÖÆØÉÜ])(\S.*)$")
 _MD_HEADING_RE = re.compile(r"^#{1,6}\s+(\S.*)$")
@@ -33,6 +33,8 @@ _TERMINAL = (".", "!", "?", ":", ";", "…")
 _SPACES_RE = re.compile(r"[ \u00a0\u2000-\u200a\u202f\u205f\u3000\t]+")
 _INVISIBLE_RE = re.compile(r"[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_PRIVATE_BULLET_RE = re.compile(r"^([ \t]*)[\ue000-\uf8ff][ \t]*", re.MULTILINE)
+_PRIVATE_RE = re.compile(r"[\ue000-\uf8ff]")
 _PAGE_NUMBER_RE = re.compile(r"^(?:(?:sida|side|page|s\.)\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:av|of|/)\s*\d{1,4})?$", re.I)
 # Navigation and layout left-overs of web pages, dropped from the text.
 _BOILERPLATE_RE = re.compile(
@@ -72,6 +74,9 @@ def normalize_characters(text: str) -> str:
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
     text = _INVISIBLE_RE.sub("", text)
     text = _CONTROL_RE.sub("", text)
+    # Private-use glyphs (Symbol/Wingdings bullets): a bullet at a line start, noise elsewhere.
+    text = _PRIVATE_BULLET_RE.sub(r"\1• ", text)
+    text = _PRIVATE_RE.sub(" ", text)
     return _SPACES_RE.sub(" ", text)
 
 

@@ -184,5 +184,55 @@ def serve(
         service.close()
 
 
+@app.command("eval")
+def evaluate(
+    set_name: Annotated[str, typer.Option("--set", help="default, swefaq, norquad or all.")] = "default",
+    split: Annotated[str, typer.Option(help="dev, test or all (the default set only).")] = "test",
+    out: Annotated[Path, typer.Option(help="Where report.json, report.md and the plots go.")] = Path("eval/reports/latest"),
+    check: Annotated[Optional[Path], typer.Option(help="Fail (exit 1) when a metric is below these thresholds.")] = None,
+) -> None:
+    """Measure retrieval, citations, answers and abstention against reference questions."""
+    from fouassist import eval_report
+    from fouassist.evaluation import load_norquad, load_swefaq, run_default, run_external
+
+    names = ["default", "swefaq", "norquad"] if set_name == "all" else [set_name]
+    if any(n not in ("default", "swefaq", "norquad") for n in names):
+        fail(f"unknown set {set_name!r}; choose default, swefaq, norquad or all")
+    if split not in ("dev", "test", "all"):
+        fail(f"unknown split {split!r}; choose dev, test or all")
+    if check is not None and not check.is_file():
+        fail(f"no thresholds file at {check}")
+    settings = _settings()
+    external = settings.eval_dir / "external"
+    work = out / "work"
+    reports = []
+    for name in names:
+        if name == "default":
+            set_path = settings.eval_dir / "sets" / "default.jsonl"
+            if not set_path.is_file():
+                fail(f"no question set at {set_path}")
+            reports.append(run_default(settings, set_path, split, work, progress=True))
+        else:
+            loader, file = (load_swefaq, "swefaq_dev.jsonl") if name == "swefaq" else (load_norquad, "norquad_validation.json")
+            if not (external / file).is_file():
+                fail(f"no external set at {external / file}")
+            reports.append(run_external(settings, loader(external / file), work, progress=True))
+    for path in eval_report.write(reports, out):
+        typer.echo(f"Wrote {path}")
+    for report in reports:
+        typer.echo(f"\n{report['set']}\n" + "\n".join(eval_report.table(report["metrics"], report["configs"])))
+    if check is not None:
+        failures = eval_report.check(reports, check)
+        for failure in failures:
+            typer.echo(f"BELOW THRESHOLD: {failure}", err=True)
+        if failures:
+            raise typer.Exit(1)
+        typer.echo(f"All metrics meet {check}")
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

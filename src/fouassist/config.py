@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("ingest/corpus")
     manifest: Path = Path("ingest/manifest.toml")
     auto_ingest: bool = Field(True, description="`serve` ingests the default corpus into an empty index.")
+    eval_dir: Path = Field(Path("eval"), description="Question sets (sets/, external/) and thresholds.toml.")
 
     # Dense embeddings
     embedding_model: str = Field(
@@ -78,7 +79,7 @@ class Settings(BaseSettings):
     rank_weight: float = Field(0.35, ge=0, le=2, description="Weight of the fused rank beside question coverage.")
     max_quotes: int = Field(4, ge=1, le=10)
     max_documents_in_answer: int = Field(3, ge=1, le=10)
-    abstain_min_coverage: float = Field(0.5, ge=0, le=1)
+    abstain_min_coverage: float = Field(0.35, ge=0, le=1)
     quote_min_coverage: float = Field(0.34, ge=0, le=1)
 
     # Service

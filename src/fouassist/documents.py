@@ -158,14 +158,23 @@ def decode_text(name: str, data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    binary = DocumentError(name, "the file is binary, not text; upload a PDF, DOCX, HTML, Markdown or text file")
     if b"\x00" in data[:4096]:
-        raise DocumentError(name, "the file is binary, not text; upload a PDF, DOCX, HTML, Markdown or text file")
-    from charset_normalizer import from_bytes
+        raise binary
+    try:
+        # Windows-1252 is what legacy Swedish and Norwegian text files almost always are.
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
-        raise DocumentError(name, "the file's text encoding could not be recognised; save it as UTF-8")
-    return str(best)
+        best = from_bytes(data).best()
+        if best is None:
+            raise DocumentError(name, "the file's text encoding could not be recognised; save it as UTF-8") from None
+        text = str(best)
+    controls = sum(1 for ch in text[:20_000] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > 0.05 * min(len(text), 20_000):
+        raise binary
+    return text
 
 
 def _pdf_pages(name: str, data: bytes) -> tuple[list[str], str | None]:
@@ -329,13 +338,29 @@ def find_organisation(raw_text: str) -> str | None:
 
 
 def _find_title(blocks: list[Block]) -> Block | None:
-    """The first unnumbered heading near the start of the text, before any real paragraph."""
-    for block in blocks[:6]:
-        if block.kind == "heading" and block.number is None and len(block.text.split()) >= 2:
+    """The first unnumbered heading near the start of the text, before any real paragraph; or a
+    short first line right before the first numbered heading (PDFs lose the blank line after it)."""
+    for index, block in enumerate(blocks[:6]):
+        words = block.text.split()
+        if block.kind == "heading" and block.number is None and (len(words) >= 2 or block.level >= 1):
+            return block
+        following = blocks[index + 1] if index + 1 < len(blocks) else None
+        if (block.kind == "paragraph" and 2 <= len(words) <= 14 and block.text[0].isupper()
+                and not block.text.endswith((".", ":", ";", ",")) and following is not None
+                and following.kind == "heading" and following.number):
             return block
         if block.kind in ("heading", "item") or (block.kind == "paragraph" and len(block.text) > 120):
             return None
     return None
+
+
+def _file_title(title: str | None) -> str | None:
+    """A title from a file's own metadata, unless it is a placeholder a program left there."""
+    if not title:
+        return None
+    title = re.sub(r"^Microsoft (?:Word|PowerPoint) - ", "", title.strip())
+    title = re.sub(r"\.(?:docx?|pptx?|pdf)$", "", title, flags=re.IGNORECASE).strip()
+    return None if title.lower() in ("", "untitled", "untitled document", "document", "dokument", "namnlös") else title
 
 
 def _sections(blocks: list[Block], text_length: int) -> list[Section]:
@@ -376,7 +401,7 @@ def read_document(
     if title_block is not None:
         title_block.kind = "title"
     entry = (manifest or {}).get(Path(name).name) or ManifestEntry()
-    found_title = title_block.text if title_block else file_title
+    found_title = title_block.text if title_block else _file_title(file_title)
     document = Document(
         id=content_id(data),
         source=Path(name).name,

@@ -79,13 +79,17 @@ class Ingestor:
         lang = document.language
         counts: Counter[str] = Counter()
         sentences = []
+        headings: list[str] = []  # terms of the headings of the sections the chunk's sentences are in
         for sentence in chunk.sentences:
             weights = self.analyzer.term_weights(document.text[sentence.start:sentence.end], lang)
             counts.update(weights)
             section = document.section_at(sentence.start)
+            heading = " ".join(sorted(self.analyzer.term_weights(section.title, lang))) if section else ""
+            if heading not in headings:
+                headings.append(heading)
             sentences.append([
-                sentence.start, sentence.end, " ".join(sorted(weights)),
-                section.number if section else None, document.page_at(sentence.start),
+                sentence.start, sentence.end, " ".join(sorted(weights)), section.number if section else None,
+                document.page_at(sentence.start), sentence.heading, headings.index(heading),
             ])
         context = self.analyzer.term_weights(chunk.context(document), lang)
         for key, weight in context.items():
@@ -96,6 +100,7 @@ class Ingestor:
             "date_number": date_number(document.date), "chunk_index": chunk.index, "text": chunk.text,
             "start": chunk.start, "end": chunk.end, "page": chunk.page, "section": chunk.section,
             "heading_path": chunk.heading_path, "sentences": sentences, "context_terms": " ".join(sorted(context)),
+            "section_terms": headings,
         }
         return payload, counts
 

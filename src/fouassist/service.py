@@ -24,7 +24,7 @@ from fouassist.config import Settings
 from fouassist.documents import Document, DocumentError, load_manifest, read_document, read_file
 from fouassist.embedding import Embedder, ModelStatus, load_embedder, load_reranker
 from fouassist.ingestion import ChunkSettings, IngestReport, Ingestor
-from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_glossary, resolve_follow_up
+from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_glossary
 from fouassist.store import IndexStore, SearchFilters, open_client
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ class Service:
             vocabulary.add(record["language"], record.get("chunk_count", 0), record.get("term_df", {}))
         self.vocabulary = self.retriever.vocabulary = vocabulary
         self.catalog = {r["id"]: r for r in records}
+        self.retriever.set_documents(records)
         model, _ = self.store.dense_config()
         dense_ready = self.embedder is not None and model == self.embedder.name
         self.retriever.embedder = self.embedder if dense_ready else None
@@ -257,17 +258,17 @@ class Service:
 
     # -- questions --------------------------------------------------------------------------------
     def retrieve(self, query: str, top_k: int | None = None, filters: SearchFilters | None = None,
-                 language: str | None = None) -> Retrieval:
-        return self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language)
+                 language: str | None = None, mode: str = "hybrid") -> Retrieval:
+        return self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language, mode)
 
     def ask(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
-            history: list[dict[str, str]] | None = None) -> Answer:
+            history: list[dict[str, str]] | None = None, mode: str = "hybrid") -> Answer:
         history = history or []
         earlier = [m["content"] for m in history if m.get("role") == "user"]
         fallback = self.analyzer.detect_language(earlier[-1]) if earlier else "sv"
         language = self.analyzer.detect_language(question, default=fallback)
-        query = resolve_follow_up(question, history, self.analyzer)
-        retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language)
+        query = self.retriever.resolve_follow_up(question, history)
+        retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language, mode)
         answer = self.composer.compose(question, retrieval, language)
         answer.query = query
         return answer

@@ -1,0 +1,354 @@
+"""The evaluation suite: question sets, the configurations compared, and the run.
+
+A run asks every question of a set under several configurations side by side, so that each
+component's share is visible:
+
+- `bm25-plain`: plain BM25 (bm25s) over the same chunks with lower-cased whitespace tokens;
+  retrieval only, the baseline that any product has;
+- `dense`: the dense vectors alone (only when an embedding model is loaded);
+- `lexical`: the sparse index with the Swedish/Norwegian analysis, and its answers;
+- `hybrid`: the system as it runs in production (dense + lexical when both exist).
+
+The default set lives in eval/sets/default.jsonl; the external sets (SweFAQ, NorQuAD) are
+turned into documents and questions and run against a fresh index of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from fouassist import metrics
+from fouassist.service import Service
+
+CONFIGS = ("bm25-plain", "dense", "lexical", "hybrid")
+ANSWERING = ("dense", "lexical", "hybrid")
+DEPTH = 10
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    language: str
+    type: str
+    split: str = "test"
+    history: list[dict[str, str]] = field(default_factory=list)
+    answerable: bool = True
+    documents: list[str] = field(default_factory=list)  # sources (file names) of the gold documents
+    gold_quotes: list[str] = field(default_factory=list)  # empty: any chunk of a gold document is a hit
+    reference_answer: str = ""
+    answers: list[str] = field(default_factory=list)  # short answer spans (NorQuAD)
+
+
+@dataclass
+class ExternalSet:
+    """Documents to index in a fresh index, and the questions to ask of them."""
+
+    name: str
+    documents: list[tuple[str, str, str]]  # (source, title, text)
+    questions: list[Question]
+
+
+def load_questions(path: Path, split: str | None = None) -> list[Question]:
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        row.pop("section", None)
+        question = Question(**row)
+        if split in (None, "all") or question.split == split:
+            questions.append(question)
+    return questions
+
+
+def load_swefaq(path: Path) -> ExternalSet:
+    """SweFAQ: every distinct candidate answer is a document; the right one should rank first."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    sources: dict[str, str] = {}
+    questions = []
+    for number, row in enumerate(rows, start=1):
+        for answer in row["candidate_answers"]:
+            sources.setdefault(answer, f"swefaq-{len(sources) + 1:04d}.txt")
+        gold = row["candidate_answers"][row["label"]]
+        questions.append(Question(id=f"swefaq-{number:03d}", question=row["question"], language="sv",
+                                  type="faq", documents=[sources[gold]]))
+    documents = [(source, f"SweFAQ svar {source[7:11]}", text) for text, source in sources.items()]
+    return ExternalSet("swefaq", documents, questions)
+
+
+def load_norquad(path: Path) -> ExternalSet:
+    """NorQuAD: the passages are documents; each question's passage should rank first, and the
+    answer span should appear in the answer."""
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    sources: dict[str, str] = {}
+    questions = []
+    for article in data:
+        for paragraph in article["paragraphs"]:
+            context = paragraph["context"]
+            source = sources.setdefault(context, f"norquad-{len(sources) + 1:04d}.txt")
+            for qa in paragraph["qas"]:
+                questions.append(Question(
+                    id=f"norquad-{qa['id']}", question=qa["question"], language="nb", type="reading",
+                    documents=[source], answers=[a["text"] for a in qa.get("answers", [])],
+                ))
+    documents = [(source, text.split("\n", 1)[0][:120], text) for text, source in sources.items()]
+    return ExternalSet("norquad", documents, questions)
+
+
+class PlainBM25:
+    """The baseline: bm25s over the chunk texts, lower-cased and split on whitespace."""
+
+    def __init__(self, chunks: list[dict[str, Any]]) -> None:
+        import bm25s
+
+        self.ids = [c["id"] for c in chunks]
+        self.model = bm25s.BM25()
+        self.model.index([c["text"].lower().split() for c in chunks], show_progress=False)
+        self.vocabulary = set(self.model.vocab_dict)
+
+    def search(self, text: str, k: int) -> list[str]:
+        tokens = [t for t in text.lower().split() if t in self.vocabulary]
+        if not tokens:
+            return []
+        results, scores = self.model.retrieve([tokens], k=min(k, len(self.ids)), show_progress=False)
+        return [self.ids[int(i)] for i, s in zip(results[0], scores[0]) if s > 0]
+
+
+@dataclass
+class Outcome:
+    """What one configuration did with one question."""
+
+    retrieved: list[str]
+    relevant: list[bool]
+    total_relevant: int
+    answer: str | None = None
+    abstained: bool | None = None
+    language: str | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)  # with "correct": bool
+    latency_ms: float | None = None
+
+
+class Evaluator:
+    def __init__(self, service: Service, questions: list[Question], configs: tuple[str, ...] = CONFIGS) -> None:
+        self.service = service
+        self.questions = questions
+        self.chunks = [
+            {"id": str(p.id), "document_id": p.payload["document_id"], "text": p.payload["text"],
+             "start": p.payload["start"], "end": p.payload["end"]}
+            for p in service.store.scroll_chunks()
+        ]
+        self.by_source = {r["source"]: r["id"] for r in service.catalog.values()}
+        self.texts = {r["id"]: (service.store.record(r["id"]) or {}).get("text", "") for r in service.catalog.values()}
+        self.bm25 = PlainBM25(self.chunks) if self.chunks else None
+        self.configs = [c for c in configs if c != "dense" or service.retriever.embedder is not None]
+
+    # -- gold ------------------------------------------------------------------------------------
+    def gold_spans(self, question: Question) -> dict[str, list[tuple[int, int]]]:
+        """Document id -> spans of the gold quotes in its text (whole text when there are no quotes)."""
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for source in question.documents:
+            document_id = self.by_source.get(source)
+            if document_id is None:
+                raise ValueError(f"question {question.id}: document {source} is not in the index")
+            text = self.texts[document_id]
+            if not question.gold_quotes:
+                spans[document_id] = [(0, len(text))]
+                continue
+            for quote in question.gold_quotes:
+                spans.setdefault(document_id, []).extend(metrics.find_spans(text, quote))
+        return spans
+
+    def _relevant_chunk(self, chunk: dict[str, Any], gold: dict[str, list[tuple[int, int]]], quotes: list[str]) -> bool:
+        spans = gold.get(chunk["document_id"])
+        if not spans:
+            return False
+        if not quotes:
+            return True
+        return any(chunk["start"] <= s and e <= chunk["end"] for s, e in spans) or any(
+            metrics.contains_quote(chunk["text"], q) for q in quotes)
+
+    # -- the run -----------------------------------------------------------------------------------
+    def run(self, progress: bool = False, on_result: Callable[[str, str, Outcome], None] | None = None,
+            ) -> dict[str, dict[str, Outcome]]:
+        results: dict[str, dict[str, Outcome]] = {}
+        chunk_by_id = {c["id"]: c for c in self.chunks}
+        bar = tqdm(total=len(self.questions) * len(self.configs), unit="q", desc="Evaluating", disable=not progress)
+        with bar:
+            for question in self.questions:
+                gold = self.gold_spans(question) if question.answerable else {}
+                total = sum(self._relevant_chunk(c, gold, question.gold_quotes) for c in self.chunks) if gold else 0
+                query = self.service.retriever.resolve_follow_up(question.question, question.history)
+                results[question.id] = {}
+                for config in self.configs:
+                    outcome = self._one(config, question, query, gold, total, chunk_by_id)
+                    results[question.id][config] = outcome
+                    if on_result:
+                        on_result(question.id, config, outcome)
+                    bar.update(1)
+        return results
+
+    def _one(self, config: str, question: Question, query: str, gold: dict, total: int,
+             chunk_by_id: dict[str, dict[str, Any]]) -> Outcome:
+        if config == "bm25-plain":
+            retrieved = self.bm25.search(query, DEPTH) if self.bm25 else []
+        else:
+            retrieval = self.service.retrieve(query, DEPTH, mode=config)
+            retrieved = [p.chunk_id for p in retrieval.passages]
+        relevant = [self._relevant_chunk(chunk_by_id[c], gold, question.gold_quotes) for c in retrieved] if gold else \
+            [False] * len(retrieved)
+        outcome = Outcome(retrieved, relevant, total)
+        if config in ANSWERING:
+            started = time.perf_counter()
+            answer = self.service.ask(question.question, history=question.history, mode=config)
+            outcome.latency_ms = (time.perf_counter() - started) * 1000
+            outcome.answer, outcome.abstained, outcome.language = answer.answer, answer.abstained, answer.language
+            for citation in answer.citations:
+                spans = gold.get(citation.document_id, [])
+                correct = any(metrics.spans_overlap((citation.start, citation.end), s) for s in spans) if spans else False
+                outcome.citations.append({"id": citation.id, "document_id": citation.document_id,
+                                          "start": citation.start, "end": citation.end, "quote": citation.quote,
+                                          "correct": correct})
+        return outcome
+
+
+# -- summaries ------------------------------------------------------------------------------------
+
+_QUOTED_RE = __import__("re").compile(r"”[^”]*”|«[^»]*»|\[\d+\]")
+
+
+def answer_language(service: Service, answer: str, titles: list[str]) -> str:
+    """The language of the answer's own words: quotes, markers and document titles removed."""
+    text = _QUOTED_RE.sub(" ", answer)
+    for title in titles:
+        text = text.replace(title, " ")
+    return service.analyzer.detect_language(text, default="?")
+
+
+def summarize(service: Service, questions: list[Question], results: dict[str, dict[str, Outcome]],
+              configs: list[str]) -> dict[str, dict[str, float]]:
+    """Every metric per configuration, over the given questions."""
+    summary: dict[str, dict[str, float]] = {}
+    answerable = [q for q in questions if q.answerable]
+    unanswerable = [q for q in questions if not q.answerable]
+    for config in configs:
+        values: dict[str, float] = {}
+        outcomes = [results[q.id][config] for q in answerable]
+        values["hit_at_1"] = metrics.mean([metrics.hit_at(o.relevant, 1) for o in outcomes])
+        values["hit_at_5"] = metrics.mean([metrics.hit_at(o.relevant, 5) for o in outcomes])
+        values["mrr_at_10"] = metrics.mean([metrics.reciprocal_rank(o.relevant, 10) for o in outcomes])
+        values["ndcg_at_10"] = metrics.mean([metrics.ndcg(o.relevant, 10, o.total_relevant) for o in outcomes])
+        if config in ANSWERING:
+            cited = [c for o in outcomes for c in o.citations]
+            values["citation_precision"] = metrics.mean([float(c["correct"]) for c in cited])
+            values["citation_recall"] = metrics.mean([float(any(c["correct"] for c in o.citations)) for o in outcomes])
+            with_reference = [(q, results[q.id][config]) for q in answerable if q.reference_answer]
+            values["token_f1"] = metrics.mean([metrics.token_f1(o.answer or "", q.reference_answer)
+                                               for q, o in with_reference])
+            values["rouge_l"] = metrics.mean([metrics.rouge_l(o.answer or "", q.reference_answer)
+                                              for q, o in with_reference])
+            with_spans = [(q, results[q.id][config]) for q in answerable if q.answers]
+            values["answer_span_found"] = metrics.mean([
+                float(any(metrics.contains_quote(o.answer or "", a) for a in q.answers)) for q, o in with_spans])
+            values["abstain_accuracy"] = metrics.mean([float(bool(results[q.id][config].abstained)) for q in unanswerable])
+            values["false_abstention"] = metrics.mean([float(bool(o.abstained)) for o in outcomes])
+            titles = list({r["title"] for r in service.catalog.values()})
+            values["language_match"] = metrics.mean([
+                float(answer_language(service, results[q.id][config].answer or "", titles) == q.language)
+                for q in questions])
+            latencies = [results[q.id][config].latency_ms for q in questions]
+            values["latency_median_ms"] = metrics.percentile(latencies, 0.5)
+            values["latency_p95_ms"] = metrics.percentile(latencies, 0.95)
+        summary[config] = values
+    return summary
+
+
+def breakdown(service: Service, questions: list[Question], results: dict[str, dict[str, Outcome]],
+              configs: list[str], key: str) -> dict[str, dict[str, dict[str, float]]]:
+    """The summary per value of `key` ("language" or "type")."""
+    groups: dict[str, list[Question]] = {}
+    for question in questions:
+        groups.setdefault(getattr(question, key), []).append(question)
+    return {value: summarize(service, members, results, configs) for value, members in sorted(groups.items())}
+
+
+# -- running a set ----------------------------------------------------------------------------------
+
+def fresh_service(settings, index_dir: Path) -> Service:
+    """A service over an empty embedded index of its own, with the caller's models and settings."""
+    import shutil
+
+    from fouassist.service import Models, load_models
+
+    shutil.rmtree(index_dir, ignore_errors=True)
+    local = settings.model_copy(update={"data_dir": index_dir, "qdrant_url": ""})
+    return Service(local, models=load_models(local))
+
+
+def evaluate(service: Service, name: str, questions: list[Question], progress: bool = False) -> dict[str, Any]:
+    """Run every configuration on every question; return the report as plain data."""
+    evaluator = Evaluator(service, questions)
+    started = time.perf_counter()
+    results = evaluator.run(progress=progress)
+    configs = evaluator.configs
+    return {
+        "set": name,
+        "questions_count": len(questions),
+        "seconds": round(time.perf_counter() - started, 1),
+        "configs": configs,
+        "dense": service.health()["dense"],
+        "index": {"documents": len(service.catalog), "chunks": len(evaluator.chunks)},
+        "metrics": summarize(service, questions, results, configs),
+        "by_language": breakdown(service, questions, results, configs, "language"),
+        "by_type": breakdown(service, questions, results, configs, "type"),
+        "questions": [
+            {"id": q.id, "type": q.type, "language": q.language, "question": q.question,
+             "answerable": q.answerable, "documents": q.documents,
+             "results": {c: _outcome_json(results[q.id][c]) for c in configs}}
+            for q in questions
+        ],
+    }
+
+
+def _outcome_json(outcome: Outcome) -> dict[str, Any]:
+    data = {"retrieved": outcome.retrieved, "relevant": outcome.relevant}
+    if outcome.answer is not None:
+        data.update(answer=outcome.answer, abstained=outcome.abstained, language=outcome.language,
+                    citations=outcome.citations, latency_ms=round(outcome.latency_ms or 0.0, 2))
+    return data
+
+
+def run_default(settings, set_path: Path, split: str, work_dir: Path, progress: bool = False) -> dict[str, Any]:
+    service = fresh_service(settings, work_dir / "index-default")
+    try:
+        service.ingest_paths([settings.corpus_dir], progress=progress)
+        report = evaluate(service, f"default/{split}", load_questions(set_path, split), progress)
+    finally:
+        service.close()
+    return report
+
+
+def run_external(settings, external: ExternalSet, work_dir: Path, progress: bool = False) -> dict[str, Any]:
+    """Write the set's passages as files, ingest them into a fresh index, and evaluate."""
+    import shutil
+
+    folder = work_dir / f"{external.name}-documents"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for source, title, text in external.documents:
+        (folder / source).write_text(text, encoding="utf-8")
+    service = fresh_service(settings.model_copy(update={"manifest": folder / "no-manifest.toml"}),
+                            work_dir / f"index-{external.name}")
+    try:
+        service.ingest_paths([folder], progress=progress)
+        report = evaluate(service, external.name, external.questions, progress)
+    finally:
+        service.close()
+    return report
