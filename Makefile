@@ -31,6 +31,8 @@ browser:
 
 test: install browser
 	$(PY) -m pytest
+	# The quality gate: every metric of the reference sets against eval/thresholds.toml.
+	$(VENV)/bin/fouassist eval --set all --split test --out eval/reports/ci --check eval/thresholds.toml
 
 clean:
 	rm -rf $(VENV) data test-artifacts .pytest_cache

@@ -2,7 +2,11 @@
 
 import pytest
 
+import logging
+
+from conftest import CORPUS, make_settings
 from fouassist.answer import Demands, has_amount, has_date, stream_pieces
+from fouassist.service import Service
 from fouassist.store import SearchFilters
 
 FOLLOW_UP_HISTORY = [
@@ -116,3 +120,22 @@ def test_stream_pieces_join_back_to_the_answer(corpus_service):
     text = corpus_service.ask("Vad säger strategin om forskningstid?").answer
     pieces = list(stream_pieces(text))
     assert len(pieces) > 10 and "".join(pieces) == text
+
+
+def test_optional_cross_encoder_reranks_and_is_off_when_missing(tmp_path, tiny_cross_encoder, caplog):
+    service = Service(make_settings(tmp_path / "a", reranker_model=str(tiny_cross_encoder)))
+    try:
+        service.ingest_paths([CORPUS])
+        result = service.retrieve("Vad säger strategin om forskningstid?", top_k=5)
+        assert "rerank" in result.timings_ms and len(result.passages) == 5
+    finally:
+        service.close()
+    with caplog.at_level(logging.WARNING):
+        service = Service(make_settings(tmp_path / "b", reranker_model=str(tmp_path / "missing-reranker")))
+    try:
+        assert service.retriever.reranker is None
+        assert any("Reranking is OFF" in r.message and "does not exist" in r.message for r in caplog.records)
+        service.ingest_paths([CORPUS])
+        assert "rerank" not in service.retrieve("forskningstid", top_k=3).timings_ms
+    finally:
+        service.close()

@@ -83,12 +83,12 @@ _FRAME["nn"] = _FRAME["nb"] | {"kva", "seier", "seie", "dokumenta", "strategien"
 _MARKERS = {
     "sv": {"och", "att", "är", "inte", "vad", "hur", "vilka", "vilken", "vilket", "vem", "varför", "säger",
            "också", "finns", "från", "när", "än", "jag", "måste", "mycket", "någon", "något", "några",
-           "för", "ska", "även", "vara", "dessa", "sådan", "sådana", "bara", "blev", "hos", "samt", "skulle"},
+           "för", "ska", "även", "vara", "dessa", "sådan", "sådana", "bara", "blev"},
     "nb": {"og", "er", "ikke", "hva", "hvordan", "hvilke", "hvilken", "hvilket", "hvem", "hvorfor", "hvor",
            "sier", "også", "finnes", "mellom", "fra", "når", "enn", "ble", "jeg", "mye", "noen", "noe",
-           "skal", "være", "disse", "slik", "bare", "blitt", "hos", "skulle", "til", "å"},
+           "skal", "være", "disse", "slik", "bare", "blitt", "til", "å"},
     "nn": {"og", "er", "ikkje", "kva", "korleis", "kven", "kvar", "kvifor", "seier", "òg", "frå", "ein",
-           "eit", "dei", "vert", "vart", "noko", "nokon", "mykje", "eg", "berre", "meir", "desse", "skal",
+           "eit", "dei", "vert", "noko", "nokon", "mykje", "eg", "berre", "meir", "desse", "skal",
            "til", "å"},
 }
 _NYNORSK_ONLY = _MARKERS["nn"] - _MARKERS["nb"]

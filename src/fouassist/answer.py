@@ -136,7 +136,7 @@ class Answer:
 
 @dataclass
 class AnswerSettings:
-    abstain_min_coverage: float = 0.5
+    abstain_min_coverage: float = 0.35
     quote_min_coverage: float = 0.34
     max_quotes: int = 4
     max_documents: int = 3

@@ -113,6 +113,20 @@ def _prefixes(model, name: str, query: str | None, passage: str | None) -> tuple
     return (default_query if query is None else query, default_passage if passage is None else passage)
 
 
+def _load_or_explain(class_name: str, name: str, what: str, hub_timeout_s: float, device: str, unset: str):
+    """(model, status) for a sentence-transformers model class, or (None, status with the reason)."""
+    if not name.strip():
+        return None, ModelStatus(False, None, unset)
+    import sentence_transformers
+
+    try:
+        model = load_model(getattr(sentence_transformers, class_name), name, hub_timeout_s, device)
+    except ModelUnavailable as error:
+        log.warning("%s is OFF: %s", what, error)
+        return None, ModelStatus(False, name, str(error))
+    return model, ModelStatus(True, name)
+
+
 def load_embedder(
     name: str,
     *,
@@ -123,15 +137,12 @@ def load_embedder(
     hub_timeout_s: float,
 ) -> tuple[Embedder | None, ModelStatus]:
     """The embedder and its status; (None, status with reason) when it cannot be loaded."""
-    if not name.strip():
-        return None, ModelStatus(False, None, "no embedding model is configured (FOUASSIST_EMBEDDING_MODEL is empty)")
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        model = load_model(SentenceTransformer, name, hub_timeout_s, device)
-    except ModelUnavailable as error:
-        log.warning("Dense embeddings are OFF, running lexical-only: %s", error)
-        return None, ModelStatus(False, name, str(error))
+    model, status = _load_or_explain(
+        "SentenceTransformer", name, "Dense search (running lexical-only)", hub_timeout_s, device,
+        "no embedding model is configured (FOUASSIST_EMBEDDING_MODEL is empty)",
+    )
+    if model is None:
+        return None, status
     query, passage = _prefixes(model, name, query_prefix, passage_prefix)
     embedder = Embedder(model, name, query, passage, batch_size)
     log.info("Embedding model %s loaded (dimension %d)", name, embedder.dimension)
@@ -139,14 +150,5 @@ def load_embedder(
 
 
 def load_reranker(name: str, *, device: str, hub_timeout_s: float):
-    """A sentence-transformers CrossEncoder, or None (with a warning) when it cannot be loaded."""
-    if not name.strip():
-        return None, ModelStatus(False, None, "no reranker is configured")
-    from sentence_transformers import CrossEncoder
-
-    try:
-        model = load_model(CrossEncoder, name, hub_timeout_s, device)
-    except ModelUnavailable as error:
-        log.warning("Reranking is OFF: %s", error)
-        return None, ModelStatus(False, name, str(error))
-    return model, ModelStatus(True, name)
+    """A sentence-transformers CrossEncoder and its status; None (with a warning) when unavailable."""
+    return _load_or_explain("CrossEncoder", name, "Reranking", hub_timeout_s, device, "no reranker is configured")

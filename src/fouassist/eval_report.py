@@ -76,7 +76,8 @@ def plots(reports: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     for report in reports:
         name = report["set"].replace("/", "-")
         configs = report["configs"]
-        shown = [m for m, (_, higher) in METRICS.items() if higher and any(m in report["metrics"][c] for c in configs)]
+        shown = [m for m, (_, higher) in METRICS.items() if higher and any(
+            not math.isnan(report["metrics"][c].get(m, float("nan"))) for c in configs)]
         figure, axis = plt.subplots(figsize=(max(8, len(shown) * 1.1), 4.5))
         width = 0.8 / len(configs)
         for index, config in enumerate(configs):
@@ -97,12 +98,14 @@ def plots(reports: list[dict[str, Any]], out_dir: Path) -> list[Path]:
 
 
 def _outcome_code(question: dict[str, Any], result: dict[str, Any]) -> int:
-    """0 wrong, 1 retrieved only in top 5, 2 top 1 hit / correct abstention, 3 hit and correct citation."""
+    """-1 not applicable (no answers from this configuration), 0 wrong, 1 only in the top 5,
+    2 top-1 hit or correct abstention, 3 a correct citation."""
+    answers = "answer" in result
     if not question["answerable"]:
-        return 2 if result.get("abstained") else 0
-    relevant = result["relevant"]
-    if result.get("citations") and any(c["correct"] for c in result["citations"]):
+        return -1 if not answers else 2 if result.get("abstained") else 0
+    if answers and any(c["correct"] for c in result.get("citations", [])):
         return 3
+    relevant = result["relevant"]
     if relevant[:1] and relevant[0]:
         return 2
     return 1 if any(relevant[:5]) else 0
@@ -111,17 +114,23 @@ def _outcome_code(question: dict[str, Any], result: dict[str, Any]) -> int:
 def _outcomes_plot(report: dict[str, Any], path: Path, plt) -> Path:
     from matplotlib.colors import ListedColormap
 
-    questions = report["questions"]
+    questions = sorted(report["questions"], key=lambda q: (q["type"], q["language"], q["id"]))
     configs = report["configs"]
     grid = [[_outcome_code(q, q["results"][c]) for q in questions] for c in configs]
-    figure, axis = plt.subplots(figsize=(max(8, len(questions) * 0.09), 1.2 + 0.45 * len(configs)))
-    colours = ListedColormap(["#d7301f", "#fdae61", "#a6d96a", "#1a9641"])
-    axis.imshow(grid, aspect="auto", cmap=colours, vmin=0, vmax=3, interpolation="nearest")
+    figure, axis = plt.subplots(figsize=(max(10, len(questions) * 0.09), 1.8 + 0.45 * len(configs)))
+    colours = ListedColormap(["#bdbdbd", "#d7301f", "#fdae61", "#a6d96a", "#1a9641"])
+    axis.imshow(grid, aspect="auto", cmap=colours, vmin=-1, vmax=3, interpolation="nearest")
     axis.set_yticks(range(len(configs)))
     axis.set_yticklabels(configs, fontsize=8)
-    axis.set_xticks([])
-    axis.set_xlabel("questions (red: miss or wrong abstention; orange: in top 5; light green: top-1 hit "
-                    "or correct abstention; green: correct citation)", fontsize=7)
+    groups: dict[str, list[int]] = {}
+    for index, question in enumerate(questions):
+        groups.setdefault(question["type"], []).append(index)
+    axis.set_xticks([sum(i) / len(i) for i in groups.values()])
+    axis.set_xticklabels(list(groups), fontsize=7)
+    for indices in list(groups.values())[1:]:
+        axis.axvline(indices[0] - 0.5, color="white", linewidth=1.5)
+    axis.set_xlabel("questions by type\nred: miss or wrong abstention · orange: in top 5 · light green: top-1 hit or "
+                    "correct abstention · green: correct citation · grey: no answers", fontsize=7)
     axis.set_title(f"{report['set']}: outcome per question", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -202,6 +202,10 @@ class Evaluator:
         else:
             retrieval = self.service.retrieve(query, DEPTH, mode=config)
             retrieved = [p.chunk_id for p in retrieval.passages]
+        if not question.gold_quotes:
+            # The gold is a whole passage (external sets): rank documents, not their chunks.
+            retrieved = _first_per_document(retrieved, chunk_by_id)
+            total = len(gold)
         relevant = [self._relevant_chunk(chunk_by_id[c], gold, question.gold_quotes) for c in retrieved] if gold else \
             [False] * len(retrieved)
         outcome = Outcome(retrieved, relevant, total)
@@ -224,11 +228,11 @@ class Evaluator:
 _QUOTED_RE = __import__("re").compile(r"”[^”]*”|«[^»]*»|\[\d+\]")
 
 
-def answer_language(service: Service, answer: str, titles: list[str]) -> str:
-    """The language of the answer's own words: quotes, markers and document titles removed."""
+def answer_language(service: Service, answer: str, names: list[str]) -> str:
+    """The language of the answer's own words: quotes, markers, document titles and organisations removed."""
     text = _QUOTED_RE.sub(" ", answer)
-    for title in titles:
-        text = text.replace(title, " ")
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, " ")
     return service.analyzer.detect_language(text, default="?")
 
 
@@ -259,9 +263,9 @@ def summarize(service: Service, questions: list[Question], results: dict[str, di
                 float(any(metrics.contains_quote(o.answer or "", a) for a in q.answers)) for q, o in with_spans])
             values["abstain_accuracy"] = metrics.mean([float(bool(results[q.id][config].abstained)) for q in unanswerable])
             values["false_abstention"] = metrics.mean([float(bool(o.abstained)) for o in outcomes])
-            titles = list({r["title"] for r in service.catalog.values()})
+            names = list({n for r in service.catalog.values() for n in (r["title"], r.get("organisation")) if n})
             values["language_match"] = metrics.mean([
-                float(answer_language(service, results[q.id][config].answer or "", titles) == q.language)
+                float(answer_language(service, results[q.id][config].answer or "", names) == q.language)
                 for q in questions])
             latencies = [results[q.id][config].latency_ms for q in questions]
             values["latency_median_ms"] = metrics.percentile(latencies, 0.5)
@@ -315,6 +319,17 @@ def evaluate(service: Service, name: str, questions: list[Question], progress: b
             for q in questions
         ],
     }
+
+
+def _first_per_document(chunk_ids: list[str], chunk_by_id: dict[str, dict[str, Any]]) -> list[str]:
+    seen: set[str] = set()
+    first = []
+    for chunk_id in chunk_ids:
+        document_id = chunk_by_id[chunk_id]["document_id"]
+        if document_id not in seen:
+            seen.add(document_id)
+            first.append(chunk_id)
+    return first
 
 
 def _outcome_json(outcome: Outcome) -> dict[str, Any]:
