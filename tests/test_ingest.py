@@ -123,7 +123,7 @@ def test_dense_vectors_from_a_tiny_local_model(tmp_path: Path, tiny_model: Path)
         report = service.ingest_paths([CORPUS])
         assert report.dense and len(report.added) == 5
         health = service.health()
-        assert health["dense"] == {"enabled": True, "model": str(tiny_model), "reason": None}
+        assert health["dense"] == {"enabled": True, "model": str(tiny_model), "reason": None, "code": None}
         assert service.store.dense_config() == (str(tiny_model), 32)
         point = next(service.store.scroll_chunks(with_vectors=True))
         assert len(point.vector[DENSE]) == 32
@@ -142,7 +142,7 @@ def test_missing_model_means_lexical_only_and_a_later_run_adds_dense_vectors(tmp
         lexical.ingest_paths([CORPUS])
         dense = lexical.health()["dense"]
         assert dense["enabled"] is False and dense["model"] == str(missing)
-        assert "does not exist" in dense["reason"]
+        assert "does not exist" in dense["reason"] and dense["code"] == "missing"
         assert lexical.store.dense_config() == (None, None)
         assert lexical.ask("Vad säger strategin om forskningstid?").citations
     finally:
@@ -150,7 +150,7 @@ def test_missing_model_means_lexical_only_and_a_later_run_adds_dense_vectors(tmp
 
     upgraded = Service(make_settings(data, embedding_model=str(tiny_model)))
     try:
-        assert upgraded.health()["dense"]["enabled"] is False  # not until the vectors are there
+        assert upgraded.health()["dense"]["code"] == "index"  # not until the vectors are there
         report = upgraded.ingest_paths([CORPUS])
         assert len(report.unchanged) == 5
         assert upgraded.health()["dense"]["enabled"] is True

@@ -54,7 +54,8 @@ _HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b\d{1,2}\.\d{1,2}\b|\b(?:januari|ja
 _WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?: ein| eit| nokre)?)\s+", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖÆØÉ][\w-]*)")
 HEADING_FACTOR = 0.85  # a heading or title is weaker evidence than a sentence of running text
-SECTION_ANSWER_FACTOR = 0.7  # a sentence under a heading that matches the question
+SECTION_ANSWER_FACTOR = 0.7  # a short sentence (a list item) under a heading that matches the question
+SECTION_ANSWER_CHARS = 160
 MISSING_TYPE_FACTOR = 0.5  # the question asks for a number or a date and the text has none
 MISSING_NAME_FACTOR = 0.5  # the question names something (capitalised) that the passage does not
 MISSING_FOCUS_FACTOR = 0.7  # "vilken X": the passage does not mention X
@@ -176,11 +177,11 @@ class Composer:
     def _sentence_score(self, content: list[Concept], idf: dict, sentence: SentenceSpan, context: frozenset) -> float:
         """How well a sentence answers: its own words first, its document and headings a little.
         Under a heading that itself matches the question ("Avtal om samverkan ..."), the section's
-        sentences answer it even in other words, as the items of a list do."""
+        short sentences (list items) answer it even in other words."""
         coverage = self.retriever.coverage
         own = coverage(content, idf, sentence.terms)
         score = 0.7 * own + 0.3 * coverage(content, idf, sentence.terms | context)
-        if not sentence.heading and sentence.section_terms:
+        if not sentence.heading and sentence.section_terms and sentence.end - sentence.start <= SECTION_ANSWER_CHARS:
             score = max(score, SECTION_ANSWER_FACTOR * coverage(content, idf, sentence.section_terms | sentence.terms))
         return score
 

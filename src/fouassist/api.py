@@ -16,17 +16,18 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import ValidationError
 
 from fouassist import __version__
 from fouassist.answer import Answer
 from fouassist.documents import DocumentError
+from fouassist.feedback import Feedback
 from fouassist.schemas import (
-    AskRequest, AskResponse, ChatRequest, CitationOut, DocumentList, DocumentWithText, HealthResponse,
+    AskRequest, AskResponse, ChatRequest, CitationOut, ContextOut, DocumentList, DocumentWithText, HealthResponse,
     PassageOut, RetrieveRequest, RetrieveResponse, TextDocument, UploadResult,
 )
 from fouassist.service import NotFound, Service
@@ -127,6 +128,17 @@ def create_app(service: Service) -> FastAPI:
         except NotFound:
             raise HTTPException(404, f"no document with id {document_id}; GET /v1/documents lists them") from None
 
+    @app.get("/v1/documents/{document_id}/context", response_model=ContextOut, tags=["documents"])
+    def get_context(document_id: str, service: ServiceDep, start: Annotated[int, Query(ge=0)],
+                    end: Annotated[int, Query(ge=0)], paragraphs: Annotated[int, Query(ge=0, le=10)] = 2) -> dict:
+        """The paragraphs around a span (a citation's start and end), to read a quote in context."""
+        try:
+            return service.context(document_id, start, end, paragraphs)
+        except NotFound:
+            raise HTTPException(404, f"no document with id {document_id}; GET /v1/documents lists them") from None
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+
     @app.post(
         "/v1/documents", response_model=UploadResult, status_code=201, tags=["documents"],
         dependencies=[Depends(require_write_key)],
@@ -170,7 +182,7 @@ def create_app(service: Service) -> FastAPI:
             else:
                 raise HTTPException(415, "send multipart/form-data with a 'file' field, or JSON with 'title' and 'text'")
         except DocumentError as error:
-            code = 415 if error.reason.startswith("unsupported file type") else 422
+            code = 415 if error.code == "unsupported" else 422
             raise HTTPException(code, str(error)) from None
         if outcome == "unchanged":
             response.status_code = 200
@@ -184,6 +196,20 @@ def create_app(service: Service) -> FastAPI:
         except NotFound:
             raise HTTPException(404, f"no document with id {document_id}; GET /v1/documents lists them") from None
         return Response(status_code=204)
+
+    # -- feedback ------------------------------------------------------------------------------------
+    @app.post("/v1/feedback", status_code=201, tags=["feedback"])
+    def post_feedback(body: Feedback, service: ServiceDep) -> dict[str, Any]:
+        """Record whether an answer helped, with the question, the answer and its citations."""
+        return {"id": service.feedback.add(body)["id"]}
+
+    @app.get("/v1/feedback", tags=["feedback"], response_class=PlainTextResponse,
+             dependencies=[Depends(require_write_key)])
+    def export_feedback(service: ServiceDep,
+                        format: Annotated[str, Query(pattern="^(jsonl|csv)$")] = "jsonl") -> PlainTextResponse:
+        """All feedback, as JSON lines or CSV (needs the API key when one is configured)."""
+        media = "application/x-ndjson" if format == "jsonl" else "text/csv"
+        return PlainTextResponse(service.feedback.export(format), media_type=f"{media}; charset=utf-8")
 
     # -- OpenAI-compatible chat ---------------------------------------------------------------------
     @app.get("/v1/models", tags=["openai"])

@@ -20,6 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
 documents_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="List and delete indexed documents.")
 app.add_typer(documents_app, name="documents")
+feedback_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Feedback that readers gave on answers.")
+app.add_typer(feedback_app, name="feedback")
 
 USAGE_ERROR = 2
 
@@ -37,7 +39,7 @@ def _settings() -> Settings:
     except (ValidationError, FileNotFoundError) as error:
         fail(f"the settings are not valid: {str(error).splitlines()[0]} ({error})")
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "sentence_transformers", "transformers", "urllib3"):
+    for noisy in ("httpx", "sentence_transformers", "transformers", "urllib3", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return settings
 
@@ -182,6 +184,25 @@ def serve(
                     log_level=settings.log_level.lower())
     finally:
         service.close()
+
+
+@feedback_app.command("export")
+def feedback_export(
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    out: Annotated[Optional[Path], typer.Option(help="Write to this file instead of standard output.")] = None,
+) -> None:
+    """Print (or write) all feedback with its questions, answers and citations."""
+    from fouassist.feedback import FeedbackStore
+
+    if format not in ("jsonl", "csv"):
+        fail(f"unknown format {format!r}; choose jsonl or csv")
+    store = FeedbackStore(_settings().feedback_path)
+    exported = store.export(format)  # type: ignore[arg-type]
+    if out is None:
+        typer.echo(exported, nl=False)
+    else:
+        out.write_text(exported, encoding="utf-8")
+        typer.echo(f"Wrote {len(store.entries())} entries to {out}", err=True)
 
 
 @app.command("eval")

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     def qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
 
+    @property
+    def feedback_path(self) -> Path:
+        return self.data_dir / "feedback" / "feedback.jsonl"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -28,12 +28,17 @@ _MIN_CHARS_PER_PAGE = 25  # below this a PDF page has no real text layer
 
 
 class DocumentError(Exception):
-    """A file that cannot be read as a document; the message says which file and what to do."""
+    """A file that cannot be read as a document; the message says which file and what to do.
 
-    def __init__(self, source: str, reason: str) -> None:
+    `code` names the kind of problem (for messages in the user's language): unsupported, empty,
+    wrong_type, binary, encoding, encrypted, damaged, scan, no_text, unreadable, manifest.
+    """
+
+    def __init__(self, source: str, reason: str, code: str = "unreadable") -> None:
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+        self.code = code
 
 
 @dataclass
@@ -123,7 +128,7 @@ def load_manifest(path: Path) -> dict[str, ManifestEntry]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         return {name: ManifestEntry.model_validate(entry) for name, entry in raw.get("documents", {}).items()}
     except (tomllib.TOMLDecodeError, ValidationError) as error:
-        raise DocumentError(str(path), f"the manifest is not valid: {error}. Fix the entry and run again.") from None
+        raise DocumentError(str(path), f"the manifest is not valid: {error}. Fix the entry and run again.", code="manifest") from None
 
 
 # -- reading bytes ------------------------------------------------------------------------------
@@ -133,18 +138,18 @@ def detect_format(name: str, data: bytes) -> str:
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         known = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        raise DocumentError(name, f"unsupported file type '{suffix or 'none'}'; supported: {known}")
+        raise DocumentError(name, f"unsupported file type '{suffix or 'none'}'; supported: {known}", code="unsupported")
     declared = SUPPORTED_SUFFIXES[suffix]
     if not data.strip():
-        raise DocumentError(name, "the file is empty")
+        raise DocumentError(name, "the file is empty", code="empty")
     is_pdf, is_zip = data[:5] == b"%PDF-", data[:4] == b"PK\x03\x04"
     if declared == "pdf" and not is_pdf:
-        raise DocumentError(name, "the file is named .pdf but is not a PDF; check the file or rename it")
+        raise DocumentError(name, "the file is named .pdf but is not a PDF; check the file or rename it", code="wrong_type")
     if declared == "docx" and not is_zip:
-        raise DocumentError(name, "the file is named .docx but is not a Word document; check the file or rename it")
+        raise DocumentError(name, "the file is named .docx but is not a Word document; check the file or rename it", code="wrong_type")
     if declared in ("text", "markdown", "html") and (is_pdf or is_zip):
         actual = "a PDF" if is_pdf else "a ZIP or Office file"
-        raise DocumentError(name, f"the file is named {suffix} but is {actual}; give it its real extension")
+        raise DocumentError(name, f"the file is named {suffix} but is {actual}; give it its real extension", code="wrong_type")
     return declared
 
 
@@ -158,7 +163,7 @@ def decode_text(name: str, data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    binary = DocumentError(name, "the file is binary, not text; upload a PDF, DOCX, HTML, Markdown or text file")
+    binary = DocumentError(name, "the file is binary, not text; upload a PDF, DOCX, HTML, Markdown or text file", code="binary")
     if b"\x00" in data[:4096]:
         raise binary
     try:
@@ -169,7 +174,7 @@ def decode_text(name: str, data: bytes) -> str:
 
         best = from_bytes(data).best()
         if best is None:
-            raise DocumentError(name, "the file's text encoding could not be recognised; save it as UTF-8") from None
+            raise DocumentError(name, "the file's text encoding could not be recognised; save it as UTF-8", code="encoding") from None
         text = str(best)
     controls = sum(1 for ch in text[:20_000] if ord(ch) < 32 and ch not in "\n\r\t\f")
     if controls > 0.05 * min(len(text), 20_000):
@@ -184,23 +189,25 @@ def _pdf_pages(name: str, data: bytes) -> tuple[list[str], str | None]:
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentError(name, "the PDF is encrypted with a password; save an unprotected copy and ingest that")
+            raise DocumentError(name, "the PDF is encrypted with a password; save an unprotected copy and ingest that", code="encrypted")
         pages = [page.extract_text() or "" for page in reader.pages]
         title = (reader.metadata or {}).get("/Title") if reader.metadata else None
     except DocumentError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as error:
-        raise DocumentError(name, f"the PDF is damaged and cannot be read ({type(error).__name__}: {error})") from None
+        raise DocumentError(name, f"the PDF is damaged and cannot be read ({type(error).__name__}: {error})",
+                            code="damaged") from None
     except Exception as error:  # pypdf raises many kinds of error on broken files
         if "crypt" in str(error).lower():
-            raise DocumentError(name, "the PDF is encrypted and cannot be read; save an unprotected copy") from None
-        raise DocumentError(name, f"the PDF is damaged and cannot be read ({type(error).__name__}: {error})") from None
+            raise DocumentError(name, "the PDF is encrypted and cannot be read; save an unprotected copy", code="encrypted") from None
+        raise DocumentError(name, f"the PDF is damaged and cannot be read ({type(error).__name__}: {error})",
+                            code="damaged") from None
     if not pages:
-        raise DocumentError(name, "the PDF has no pages")
+        raise DocumentError(name, "the PDF has no pages", code="no_text")
     if sum(len(p.strip()) for p in pages) < _MIN_CHARS_PER_PAGE * len(pages):
         raise DocumentError(
             name, f"the PDF has no extractable text on its {len(pages)} page(s); it looks like a scan. "
-            "Run OCR on it first (for example ocrmypdf) and ingest the result"
+            "Run OCR on it first (for example ocrmypdf) and ingest the result", code="scan",
         )
     return pages, str(title).strip() if title else None
 
@@ -237,7 +244,8 @@ def _docx_text(name: str, data: bytes) -> tuple[str, str | None]:
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as error:
-        raise DocumentError(name, f"the Word document is damaged and cannot be read ({error})") from None
+        raise DocumentError(name, f"the Word document is damaged and cannot be read ({error})",
+                            code="damaged") from None
     lines: list[str] = []
     for paragraph in document.paragraphs:
         text = paragraph.text.strip()
@@ -396,7 +404,7 @@ def read_document(
     kind, pages, file_title = extract_pages(name, data)
     text, blocks, page_starts = clean_pages(pages, paged=kind == "pdf")
     if len(text.strip()) < 20 or not re.search(r"[^\W\d_]{2,}", text):
-        raise DocumentError(name, "the file contains no readable text")
+        raise DocumentError(name, "the file contains no readable text", code="no_text")
     title_block = _find_title(blocks)
     if title_block is not None:
         title_block.kind = "title"

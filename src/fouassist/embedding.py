@@ -28,10 +28,13 @@ class ModelStatus:
     model: str | None
     reason: str | None = None
     dimension: int | None = None
+    code: str | None = None  # why not: unset, missing, broken, offline, download_failed, index
 
 
 class ModelUnavailable(Exception):
-    pass
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 def _looks_like_path(name: str) -> bool:
@@ -54,11 +57,12 @@ def load_model(kind: type, name: str, hub_timeout_s: float, device: str, **kwarg
     if _looks_like_path(name):
         path = Path(name).expanduser()
         if not path.is_dir():
-            raise ModelUnavailable(f"model directory {path} does not exist; fix the path or unset it")
+            raise ModelUnavailable(f"model directory {path} does not exist; fix the path or unset it", "missing")
         try:
             return kind(str(path), device=device, local_files_only=True, **kwargs)
         except Exception as error:  # a broken model directory can fail in many ways
-            raise ModelUnavailable(f"model directory {path} could not be loaded ({type(error).__name__}: {error})") from None
+            raise ModelUnavailable(f"model directory {path} could not be loaded ({type(error).__name__}: {error})",
+                                   "broken") from None
     try:
         return kind(name, device=device, local_files_only=True, **kwargs)
     except Exception:
@@ -66,12 +70,14 @@ def load_model(kind: type, name: str, hub_timeout_s: float, device: str, **kwarg
     if not _hub_reachable(hub_timeout_s):
         raise ModelUnavailable(
             f"{name} is not in the local model cache and the model hub cannot be reached within "
-            f"{hub_timeout_s:g} s; download it on a connected machine or point the setting at a local directory"
+            f"{hub_timeout_s:g} s; download it on a connected machine or point the setting at a local directory",
+            "offline",
         )
     try:
         return kind(name, device=device, **kwargs)
     except Exception as error:
-        raise ModelUnavailable(f"{name} could not be downloaded ({type(error).__name__}: {error})") from None
+        raise ModelUnavailable(f"{name} could not be downloaded ({type(error).__name__}: {error})",
+                               "download_failed") from None
 
 
 class Embedder:
@@ -116,14 +122,14 @@ def _prefixes(model, name: str, query: str | None, passage: str | None) -> tuple
 def _load_or_explain(class_name: str, name: str, what: str, hub_timeout_s: float, device: str, unset: str):
     """(model, status) for a sentence-transformers model class, or (None, status with the reason)."""
     if not name.strip():
-        return None, ModelStatus(False, None, unset)
+        return None, ModelStatus(False, None, unset, code="unset")
     import sentence_transformers
 
     try:
         model = load_model(getattr(sentence_transformers, class_name), name, hub_timeout_s, device)
     except ModelUnavailable as error:
         log.warning("%s is OFF: %s", what, error)
-        return None, ModelStatus(False, name, str(error))
+        return None, ModelStatus(False, name, str(error), code=error.code)
     return model, ModelStatus(True, name)
 
 

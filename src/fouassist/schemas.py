@@ -147,6 +147,8 @@ class DenseHealth(BaseModel):
     enabled: bool
     model: str | None
     reason: str | None
+    code: str | None = Field(None, description="Why dense search is off: unset, missing, broken, offline, "
+                                                 "download_failed or index.")
 
 
 class HealthResponse(BaseModel):
@@ -254,3 +256,14 @@ class ChatRequest(BaseModel):
     def history(self) -> list[dict[str, str]]:
         last_user = max(i for i, m in enumerate(self.messages) if m.role == "user")
         return [{"role": m.role, "content": m.text()} for m in self.messages[:last_user] if m.role in ("user", "assistant")]
+
+
+class ContextOut(BaseModel):
+    document_id: str
+    title: str
+    organisation: str | None
+    start: int = Field(description="Offset of the excerpt in the document text.")
+    end: int
+    text: str = Field(description="The paragraphs around the span.")
+    quote_start: int = Field(description="Offset of the span within the excerpt.")
+    quote_end: int

@@ -23,6 +23,7 @@ from fouassist.answer import Answer, AnswerSettings, Composer, stream_pieces
 from fouassist.config import Settings
 from fouassist.documents import Document, DocumentError, load_manifest, read_document, read_file
 from fouassist.embedding import Embedder, ModelStatus, load_embedder, load_reranker
+from fouassist.feedback import FeedbackStore
 from fouassist.ingestion import ChunkSettings, IngestReport, Ingestor
 from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_glossary
 from fouassist.store import IndexStore, SearchFilters, open_client
@@ -90,6 +91,7 @@ class Service:
             settings.abstain_min_coverage, settings.quote_min_coverage, settings.max_quotes,
             settings.max_documents_in_answer,
         ))
+        self.feedback = FeedbackStore(settings.feedback_path)
         self._write_lock = threading.Lock()
         self.catalog: dict[str, dict[str, Any]] = {}
         with self._write_lock:
@@ -116,7 +118,7 @@ class Service:
         status = self.models.embedder_status
         if status.enabled and self.retriever.embedder is None:
             return ModelStatus(False, status.model, "the index has no dense vectors from this model yet; "
-                               "run `fouassist ingest` to add them", status.dimension)
+                               "run `fouassist ingest` to add them", status.dimension, code="index")
         return status
 
     def health(self) -> dict[str, Any]:
@@ -125,7 +127,7 @@ class Service:
             "status": "ok",
             "documents": len(self.catalog),
             "chunks": sum(r.get("chunk_count", 0) for r in self.catalog.values()),
-            "dense": {"enabled": dense.enabled, "model": dense.model, "reason": dense.reason},
+            "dense": {"enabled": dense.enabled, "model": dense.model, "reason": dense.reason, "code": dense.code},
             "version": __version__,
         }
 
@@ -139,6 +141,26 @@ class Service:
             raise NotFound(document_id)
         record = self.store.record(document_id) or {}
         return {k: v for k, v in record.items() if k not in ("term_df", "pipeline", "status")}
+
+    def context(self, document_id: str, start: int, end: int, paragraphs: int = 2) -> dict[str, Any]:
+        """The paragraphs around a span of a document, so a reader can check a quote in context."""
+        document = self.document(document_id)
+        text = document["text"]
+        if not 0 <= start <= end <= len(text):
+            raise ValueError(f"the span {start}-{end} is outside the document (0-{len(text)})")
+        bounds, position = [], 0
+        for block in text.split("\n\n"):
+            bounds.append((position, position + len(block)))
+            position += len(block) + 2
+        first = next(i for i, (s, e) in enumerate(bounds) if start <= e)
+        last = next((i for i, (s, e) in enumerate(bounds) if end <= e), len(bounds) - 1)
+        excerpt_start = bounds[max(0, first - paragraphs)][0]
+        excerpt_end = bounds[min(len(bounds) - 1, last + paragraphs)][1]
+        return {
+            "document_id": document_id, "title": document["title"], "organisation": document.get("organisation"),
+            "start": excerpt_start, "end": excerpt_end, "text": text[excerpt_start:excerpt_end],
+            "quote_start": start - excerpt_start, "quote_end": end - excerpt_start,
+        }
 
     def delete(self, document_id: str) -> None:
         with self._write_lock:

@@ -1,0 +1,83 @@
+"""Feedback on answers: one JSON line per rating, appended under the data directory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Rating = Literal["helpful", "not_helpful"]
+
+
+class FeedbackCitation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    document_id: str
+    title: str
+    section: str | None = None
+    quote: str
+
+
+class Feedback(BaseModel):
+    """What a reader thought of one answer, with the answer it is about."""
+
+    model_config = ConfigDict(extra="forbid")
+    rating: Rating
+    comment: str = Field("", max_length=2000)
+    question: str = Field(min_length=1, max_length=2000)
+    answer: str = Field(max_length=50_000)
+    citations: list[FeedbackCitation] = Field(default_factory=list, max_length=50)
+    abstained: bool = False
+    language: str | None = None
+    session: str | None = Field(None, max_length=100, description="Opaque id of the conversation.")
+
+
+class FeedbackStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def add(self, feedback: Feedback) -> dict[str, Any]:
+        entry = {"id": uuid.uuid4().hex, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 **feedback.model_dump()}
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, self.path.open("a", encoding="utf-8") as file:
+            file.write(line)  # one write of one line: an interrupted write loses at most this entry
+            file.flush()
+            os.fsync(file.fileno())
+        return entry
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        entries = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+        return entries
+
+    def export(self, format: Literal["jsonl", "csv"] = "jsonl") -> str:
+        entries = self.entries()
+        if format == "jsonl":
+            return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+        buffer = io.StringIO()
+        fields = ["id", "created", "rating", "comment", "question", "answer", "abstained", "language", "session",
+                  "citations"]
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for entry in entries:
+            cited = "; ".join(f"[{c['id']}] {c['title']} {c.get('section') or ''}: {c['quote']}"
+                              for c in entry.get("citations", []))
+            writer.writerow({**entry, "citations": cited})
+        return buffer.getvalue()

@@ -1,0 +1,320 @@
+"""The Gradio interface, mounted at /ui on the API's own app and using the same service.
+
+Each browser session has its own conversation (a `gr.State`); nothing about a conversation is
+kept at module level. All labels come from `texts.TEXTS` and switch between Swedish and
+Norwegian without a reload.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before any Blocks exist
+
+import gradio as gr  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from fastapi.responses import RedirectResponse  # noqa: E402
+
+from fouassist.answer import Answer  # noqa: E402
+from fouassist.documents import DocumentError  # noqa: E402
+from fouassist.feedback import Feedback  # noqa: E402
+from fouassist.service import NotFound, Service  # noqa: E402
+from fouassist.store import SearchFilters  # noqa: E402
+from fouassist_ui.render import (  # noqa: E402
+    BRIDGE_JS, CSS, SOURCES_JS, banner_markdown, chat_markup, context_html, sources_html,
+)
+from fouassist_ui.texts import EXAMPLES, FILE_ERRORS, LANGUAGES, TEXTS, language_of_browser  # noqa: E402
+
+UI_PATH = "/ui"
+CODE_OF = LANGUAGES  # "Svenska" -> "sv"
+NAME_OF = {code: name for name, code in LANGUAGES.items()}
+
+
+def new_session() -> dict[str, Any]:
+    return {"id": None, "history": [], "answers": []}
+
+
+def _plain(message: dict[str, Any]) -> str:
+    """A chat message's text (Gradio hands content back as a list of parts)."""
+    content = message.get("content")
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
+class Interface:
+    """The handlers of the interface, bound to one service."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    # -- shared bits --------------------------------------------------------------------------
+    def document_rows(self, lang: str) -> dict[str, Any]:
+        words = TEXTS[lang]
+        headers = [words[k] for k in ("col_title", "col_organisation", "col_date", "col_language", "col_chunks",
+                                      "col_source", "col_id")]
+        rows = [[r["title"], r.get("organisation") or "", r.get("date") or "", r["language"], r["chunk_count"],
+                 r["source"], r["id"]] for r in self.service.documents()]
+        return {"headers": headers, "data": rows}
+
+    def document_choices(self) -> list[tuple[str, str]]:
+        return [(f"{r['title']} ({r.get('organisation') or r['source']})", r["id"]) for r in self.service.documents()]
+
+    def organisation_choices(self) -> list[str]:
+        return sorted({r["organisation"] for r in self.service.documents() if r.get("organisation")})
+
+    def refreshed(self, lang: str) -> tuple:
+        """Banner, table, filter choices and delete choices after the documents changed."""
+        documents = self.document_choices()
+        return (
+            gr.update(value=banner_markdown(self.service.health(), lang)),
+            gr.update(value=self.document_rows(lang)),
+            gr.update(choices=documents),
+            gr.update(choices=self.organisation_choices()),
+            gr.update(choices=documents, value=None),
+        )
+
+    def key_ok(self, key: str | None) -> bool:
+        configured = self.service.settings.api_key
+        return configured is None or hmac.compare_digest((key or "").encode(), configured.get_secret_value().encode())
+
+    # -- chat ---------------------------------------------------------------------------------
+    def add_question(self, question: str, chat: list[dict]) -> tuple:
+        if not question.strip():
+            return gr.update(), chat
+        return gr.update(value="", interactive=False), chat + [{"role": "user", "content": question.strip()}]
+
+    def answer(self, chat: list[dict], session: dict, ui_language: str, documents: list[str], organisations: list[str]):
+        """Stream the answer to the last question into the chat, then show its sources."""
+        lang = CODE_OF.get(ui_language, "sv")
+        if not chat or chat[-1]["role"] != "user":
+            yield chat, gr.update(), session
+            return
+        question = _plain(chat[-1])
+        session = {**session, "id": session.get("id") or uuid.uuid4().hex}
+        turn = len(session["answers"])
+        filters = SearchFilters(document_ids=documents or None, organisations=organisations or None) \
+            if documents or organisations else None
+        chat = chat + [{"role": "assistant", "content": ""}]
+        text = ""
+        try:
+            for event in self.service.ask_stream(question, filters=filters, history=session["history"]):
+                if isinstance(event, Answer):
+                    answer = asdict(event)
+                    chat[-1]["content"] = chat_markup(event.answer, turn)
+                    session["history"] = session["history"] + [
+                        {"role": "user", "content": question}, {"role": "assistant", "content": event.answer}]
+                    session["answers"] = session["answers"] + [{"question": question, **answer}]
+                    yield chat, gr.update(value=sources_html(answer, turn, lang)), session
+                else:
+                    text += event
+                    chat[-1]["content"] = chat_markup(text, turn)
+                    yield chat, gr.update(), session
+        except Exception as error:  # shown to the reader in her language; the log has the details
+            import logging
+
+            logging.getLogger(__name__).exception("The interface could not answer %r", question)
+            chat[-1]["content"] = TEXTS[lang]["error"].format(error=type(error).__name__)
+            yield chat, gr.update(), session
+
+    def new_conversation(self, ui_language: str) -> tuple:
+        lang = CODE_OF.get(ui_language, "sv")
+        return [], new_session(), gr.update(value=sources_html(None, 0, lang)), gr.update(value="", visible=False), ""
+
+    def show_context(self, reference: str, session: dict, ui_language: str) -> dict:
+        """reference "turn-n" (a citation) or "turn-n-c" (a closest passage), maybe with "|time"."""
+        lang = CODE_OF.get(ui_language, "sv")
+        parts = reference.split("|")[0].split("-")
+        try:
+            answer = session["answers"][int(parts[0])]
+            pool = answer["closest"] if len(parts) > 2 else answer["citations"]
+            citation = next(c for c in pool if c["id"] == int(parts[1]))
+            context = self.service.context(citation["document_id"], citation["start"], citation["end"])
+        except (IndexError, ValueError, StopIteration, KeyError, NotFound):
+            return gr.update(value="", visible=False)
+        return gr.update(value=context_html(context, lang), visible=True)
+
+    def context_from_sources(self, session: dict, ui_language: str, event: gr.EventData) -> dict:
+        return self.show_context(str(getattr(event, "cite", "")), session, ui_language)
+
+    def give_feedback(self, rating: str, comment: str, session: dict, ui_language: str) -> tuple:
+        lang = CODE_OF.get(ui_language, "sv")
+        if not session.get("answers"):
+            return gr.update(value=TEXTS[lang]["feedback_nothing"]), comment
+        last = session["answers"][-1]
+        self.service.feedback.add(Feedback(
+            rating=rating, comment=(comment or "").strip()[:2000], question=last["question"], answer=last["answer"],
+            citations=last["citations"], abstained=last["abstained"], language=last["language"], session=session["id"],
+        ))
+        return gr.update(value=TEXTS[lang]["feedback_thanks"]), ""
+
+    # -- documents ----------------------------------------------------------------------------
+    def upload(self, paths: list[str] | None, key: str, ui_language: str, progress=gr.Progress()) -> tuple:
+        lang = CODE_OF.get(ui_language, "sv")
+        words, errors = TEXTS[lang], FILE_ERRORS[lang]
+        if not self.key_ok(key):
+            return (gr.update(value=words["api_key_wrong"]), *self.refreshed(lang), gr.update())
+        if not paths:
+            return (gr.update(value=words["upload_none"]), *self.refreshed(lang), gr.update())
+        limit = self.service.settings.max_upload_mb
+        messages = []
+        for path in progress.tqdm(paths, desc=words["uploading"]):
+            name = Path(path).name
+            try:
+                if Path(path).stat().st_size > limit * 1024 * 1024:
+                    raise DocumentError(name, "too large", code="too_large")
+                outcome, record = self.service.ingest_bytes(name, Path(path).read_bytes())
+                messages.append(words[outcome].format(name=name, chunks=record.get("chunk_count", 0)))
+            except DocumentError as error:
+                reason = errors.get(error.code, errors["unreadable"]).format(limit=limit)
+                messages.append(words["failed"].format(name=name, reason=reason))
+        return (gr.update(value="\n\n".join(messages)), *self.refreshed(lang), gr.update(value=None))
+
+    def delete(self, document_id: str | None, key: str, ui_language: str) -> tuple:
+        lang = CODE_OF.get(ui_language, "sv")
+        words = TEXTS[lang]
+        if not self.key_ok(key):
+            return (gr.update(value=words["api_key_wrong"]), *self.refreshed(lang))
+        if not document_id:
+            return (gr.update(value=words["delete_none"]), *self.refreshed(lang))
+        title = next((r["title"] for r in self.service.documents() if r["id"] == document_id), document_id)
+        try:
+            self.service.delete(document_id)
+        except NotFound:
+            pass  # someone else deleted it first; the refreshed list shows the state
+        return (gr.update(value=words["deleted"].format(title=title)), *self.refreshed(lang))
+
+
+def build(service: Service) -> gr.Blocks:
+    ui = Interface(service)
+    protected = service.settings.api_key is not None
+    words = TEXTS["sv"]
+    with gr.Blocks(title="fouassist", analytics_enabled=False) as blocks:
+        session = gr.State(new_session())
+        browser_language = gr.Textbox(visible=False)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=280):
+                heading = gr.Markdown(f"## {words['title']}", elem_id="heading")
+            language = gr.Radio(list(LANGUAGES), value="Svenska", label=words["language"], elem_id="lang",
+                                scale=1, min_width=220)
+        banner = gr.Markdown(elem_id="banner")
+        intro = gr.Markdown(words["intro"], elem_id="intro")
+        with gr.Tabs():
+            with gr.Tab(words["tab_chat"], id="chat") as chat_tab:
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=320):
+                        chat = gr.Chatbot(label=words["chat"], elem_id="chatbot", height=460, sanitize_html=True)
+                        question = gr.Textbox(label=words["question"], placeholder=words["placeholder"],
+                                              lines=1, max_lines=8, elem_id="msg", autofocus=True)
+                        with gr.Row():
+                            send = gr.Button(words["send"], variant="primary", elem_id="send")
+                            new = gr.Button(words["new"], elem_id="new")
+                        examples = gr.Dataset(components=[gr.Textbox(visible=False)], samples=[[e] for e in EXAMPLES],
+                                              label=words["examples"], elem_id="examples")
+                        with gr.Accordion(words["feedback"], open=False, elem_id="feedback") as feedback_box:
+                            comment = gr.Textbox(label=words["comment"], placeholder=words["comment_placeholder"],
+                                                 lines=1, elem_id="comment")
+                            with gr.Row():
+                                helpful = gr.Button(words["helpful"], elem_id="helpful", size="sm")
+                                unhelpful = gr.Button(words["not_helpful"], elem_id="not-helpful", size="sm")
+                            feedback_status = gr.Markdown(elem_id="feedback-status")
+                    with gr.Column(scale=2, min_width=300):
+                        sources_title = gr.Markdown(f"### {words['sources']}")
+                        context = gr.HTML(visible=False, elem_id="context")
+                        sources = gr.HTML(sources_html(None, 0, "sv"), elem_id="sources", js_on_load=SOURCES_JS)
+                        bridge = gr.Textbox(visible="hidden", elem_id="cite-bridge")
+                with gr.Accordion(words["filters"], open=False, elem_id="filters") as filters_box:
+                    document_filter = gr.CheckboxGroup(label=words["documents_filter"], elem_id="filter-documents")
+                    organisation_filter = gr.CheckboxGroup(label=words["organisations_filter"],
+                                                           elem_id="filter-organisations")
+            with gr.Tab(words["tab_documents"], id="documents") as documents_tab:
+                api_key = gr.Textbox(label=words["api_key"], type="password", visible=protected, elem_id="api-key")
+                table = gr.Dataframe(label=words["documents_list"], interactive=False, elem_id="documents",
+                                     wrap=True)
+                files = gr.File(label=words["upload"], file_count="multiple", elem_id="files",
+                                file_types=[".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm"])
+                upload_button = gr.Button(words["upload_button"], variant="primary", elem_id="upload")
+                upload_status = gr.Markdown(elem_id="upload-status")
+                with gr.Row():
+                    to_delete = gr.Dropdown(label=words["delete_choice"], elem_id="delete-choice")
+                    delete_button = gr.Button(words["delete_button"], variant="stop", elem_id="delete")
+                delete_status = gr.Markdown(elem_id="delete-status")
+
+        refreshed = [banner, table, document_filter, organisation_filter, to_delete]
+
+        # Language: every label, placeholder and message follows the radio.
+        labelled = [
+            (heading, "value", "title", "## {}"), (intro, "value", "intro", "{}"), (language, "label", "language", "{}"),
+            (chat_tab, "label", "tab_chat", "{}"), (documents_tab, "label", "tab_documents", "{}"),
+            (chat, "label", "chat", "{}"), (question, "label", "question", "{}"),
+            (question, "placeholder", "placeholder", "{}"), (send, "value", "send", "{}"), (new, "value", "new", "{}"),
+            (examples, "label", "examples", "{}"), (feedback_box, "label", "feedback", "{}"),
+            (comment, "label", "comment", "{}"), (comment, "placeholder", "comment_placeholder", "{}"),
+            (helpful, "value", "helpful", "{}"), (unhelpful, "value", "not_helpful", "{}"),
+            (sources_title, "value", "sources", "### {}"), (filters_box, "label", "filters", "{}"),
+            (document_filter, "label", "documents_filter", "{}"),
+            (organisation_filter, "label", "organisations_filter", "{}"), (api_key, "label", "api_key", "{}"),
+            (files, "label", "upload", "{}"), (upload_button, "value", "upload_button", "{}"),
+            (to_delete, "label", "delete_choice", "{}"), (delete_button, "value", "delete_button", "{}"),
+        ]
+        targets = list(dict.fromkeys(component for component, *_ in labelled))
+
+        def relabel(name: str, state: dict):
+            lang = CODE_OF.get(name, "sv")
+            updates: dict[Any, dict[str, Any]] = {c: {} for c in targets}
+            for component, prop, key, template in labelled:
+                updates[component][prop] = template.format(TEXTS[lang][key])
+            answers = state.get("answers") or []
+            last = answers[-1] if answers else None
+            return ([gr.update(**updates[c]) for c in targets]
+                    + [gr.update(value=sources_html(last, len(answers) - 1, lang)),
+                       gr.update(value=banner_markdown(service.health(), lang)),
+                       gr.update(value=ui.document_rows(lang))])
+
+        language.change(relabel, [language, session], [*targets, sources, banner, table], queue=False)
+
+        def start(code: str):
+            lang = language_of_browser(code)
+            return (gr.update(value=NAME_OF[lang]), *ui.refreshed(lang))
+
+        blocks.load(start, [browser_language], [language, *refreshed], js="(x) => navigator.language || ''")
+
+        ask_inputs = [chat, session, language, document_filter, organisation_filter]
+
+        def answer_after(event):
+            """Stream the answer after the question is in the chat, then let the reader type again."""
+            return event.then(ui.answer, ask_inputs, [chat, sources, session]).then(
+                lambda: gr.update(interactive=True), None, question)
+
+        for trigger in (question.submit, send.click):
+            answer_after(trigger(ui.add_question, [question, chat], [question, chat], queue=False))
+        answer_after(examples.click(lambda sample: sample[0], examples, question, queue=False).then(
+            ui.add_question, [question, chat], [question, chat], queue=False))
+        new.click(ui.new_conversation, language, [chat, session, sources, context, feedback_status], queue=False)
+        sources.click(ui.context_from_sources, [session, language], context)
+        bridge.change(ui.show_context, [bridge, session, language], context)
+        helpful.click(lambda *a: ui.give_feedback("helpful", *a), [comment, session, language],
+                      [feedback_status, comment])
+        unhelpful.click(lambda *a: ui.give_feedback("not_helpful", *a), [comment, session, language],
+                        [feedback_status, comment])
+        upload_button.click(ui.upload, [files, api_key, language], [upload_status, *refreshed, files])
+        delete_button.click(ui.delete, [to_delete, api_key, language], [delete_status, *refreshed])
+    return blocks
+
+
+def mount_ui(app: FastAPI, service: Service) -> FastAPI:
+    """Mount the interface at /ui on the API's app; `/` redirects to it."""
+    blocks = build(service)
+    blocks.queue(default_concurrency_limit=8)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse(f"{UI_PATH}/")
+
+    return gr.mount_gradio_app(app, blocks, path=UI_PATH, css=CSS, js=BRIDGE_JS,
+                               max_file_size=f"{service.settings.max_upload_mb}mb")

@@ -1,0 +1,129 @@
+"""HTML for the interface: answers with clickable markers, source cards, context excerpts."""
+
+from __future__ import annotations
+
+import re
+from html import escape
+from typing import Any
+
+from fouassist_ui.texts import DENSE_REASONS, TEXTS
+
+_MARKER_RE = re.compile(r"\[(\d{1,2})\]")
+
+
+def chat_markup(text: str, turn: int) -> str:
+    """An answer for the chat: escaped, with each complete marker [n] a link to its source."""
+    return _MARKER_RE.sub(
+        lambda m: f'<a href="#cite-{turn}-{m.group(1)}" class="cite" title="{m.group(1)}">[{m.group(1)}]</a>',
+        escape(text, quote=False),
+    )
+
+
+def _where(citation: dict[str, Any], lang: str) -> str:
+    words = TEXTS[lang]
+    parts = [citation.get("organisation") or ""]
+    if citation.get("section"):
+        parts.append(f"{words['section']} {citation['section']}")
+    if citation.get("page"):
+        parts.append(f"{words['page']} {citation['page']}")
+    return ", ".join(p for p in parts if p)
+
+
+def _highlighted(passage: str, quote: str) -> str:
+    at = passage.find(quote)
+    if at < 0:
+        return escape(passage)
+    return (escape(passage[:at]) + f"<mark>{escape(quote)}</mark>" + escape(passage[at + len(quote):]))
+
+
+def _card(citation: dict[str, Any], turn: int, lang: str, closest: bool) -> str:
+    words = TEXTS[lang]
+    number = citation["id"]
+    badge = f'<span class="badge">{"~" if closest else number}</span>'
+    return (
+        f'<div class="source{" closest" if closest else ""}" id="source-{turn}-{number}">'
+        f'<div class="source-head">{badge}<b>{escape(citation["title"])}</b>'
+        f'<span class="where">{escape(_where(citation, lang))}</span></div>'
+        f'<div class="passage">{_highlighted(citation["passage"], citation["quote"])}</div>'
+        f'<a href="#" class="show-context" data-cite="{turn}-{number}{"-c" if closest else ""}">'
+        f'{words["show_context"]}</a></div>'
+    )
+
+
+def sources_html(answer: dict[str, Any] | None, turn: int, lang: str) -> str:
+    words = TEXTS[lang]
+    if not answer:
+        return f'<div class="sources-empty">{words["sources_empty"]}</div>'
+    cards = [_card(c, turn, lang, closest=False) for c in answer["citations"]]
+    if answer.get("abstained") and answer.get("closest"):
+        cards.append(f'<div class="closest-label">{words["closest"]}</div>')
+        cards.extend(_card(c, turn, lang, closest=True) for c in answer["closest"])
+    return f'<div class="sources">{"".join(cards) or words["sources_empty"]}</div>'
+
+
+def context_html(context: dict[str, Any], lang: str) -> str:
+    words = TEXTS[lang]
+    text, start, end = context["text"], context["quote_start"], context["quote_end"]
+    body = escape(text[:start]) + f"<mark>{escape(text[start:end])}</mark>" + escape(text[end:])
+    paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n\n"))
+    source = escape(context["title"] + (f" ({context['organisation']})" if context.get("organisation") else ""))
+    return (f'<div class="context"><div class="context-head">{words["context"]} – {words["context_from"]} '
+            f'<b>{source}</b></div>{paragraphs}</div>')
+
+
+def banner_markdown(health: dict[str, Any], lang: str) -> str:
+    words = TEXTS[lang]
+    lines = []
+    dense = health["dense"]
+    if not dense["enabled"]:
+        reasons = DENSE_REASONS[lang]
+        reason = reasons.get(dense.get("code"), reasons[None]).format(model=dense.get("model") or "–")
+        lines.append(words["banner_lexical"].format(reason=reason))
+    if health["documents"] == 0:
+        lines.append(words["banner_empty"])
+    return "\n\n".join(lines)
+
+
+CSS = """
+#banner { border-left: 4px solid #e6a23c; padding: 4px 12px; background: #fdf6ec; }
+#banner:empty { display: none; }
+.sources { display: flex; flex-direction: column; gap: 10px; }
+.source { border: 1px solid #d0d7de; border-radius: 8px; padding: 8px 10px; }
+.source.closest { border-style: dashed; opacity: 0.85; }
+.source-head { display: flex; flex-wrap: wrap; gap: 6px; align-items: baseline; }
+.source-head .where { color: #57606a; font-size: 0.9em; }
+.badge { display: inline-block; min-width: 1.6em; text-align: center; border-radius: 1em; background: #0969da;
+         color: white; font-weight: bold; font-size: 0.85em; }
+.source.closest .badge { background: #8c959f; }
+.closest-label { font-weight: bold; color: #8c4a00; margin-top: 6px; }
+.passage { font-size: 0.92em; margin: 6px 0; white-space: pre-wrap; }
+mark { background: #fff3a3; padding: 0 1px; }
+.context { border-left: 4px solid #0969da; padding: 4px 12px; }
+.context-head { margin-bottom: 6px; }
+a.cite { text-decoration: none; font-weight: bold; }
+"""
+
+# Clicks on a marker [n] in the chat go through a hidden textbox to Python (the chat keeps only
+# href and class on links); a timestamp makes every click a change.
+BRIDGE_JS = """
+() => {
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest('#chatbot a.cite');
+    if (!link) return;
+    event.preventDefault();
+    const box = document.querySelector('#cite-bridge textarea');
+    if (!box) return;
+    box.value = link.getAttribute('href').replace('#cite-', '') + '|' + Date.now();
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+  });
+}
+"""
+
+SOURCES_JS = """
+element.addEventListener('click', (event) => {
+  const link = event.target.closest('[data-cite]');
+  if (!link) return;
+  event.preventDefault();
+  trigger('click', {cite: link.dataset.cite});
+});
+"""

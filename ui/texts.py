@@ -1,0 +1,183 @@
+"""Every word the interface shows, in Swedish and Norwegian Bokmål (one dict per language)."""
+
+from __future__ import annotations
+
+LANGUAGES = {"Svenska": "sv", "Norsk": "nb"}
+
+TEXTS: dict[str, dict[str, str]] = {
+    "sv": {
+        "title": "fouassist – frågor om FoU-strategier",
+        "intro": "Ställ en fråga om regionernas strategier för forskning, utbildning och innovation. "
+                 "Svaren citerar dokumenten ordagrant; klicka på en källa för att läsa den i sitt sammanhang.",
+        "language": "Språk i gränssnittet",
+        "tab_chat": "Fråga",
+        "tab_documents": "Dokument",
+        "question": "Din fråga",
+        "placeholder": "Till exempel: Vad säger strategin om forskningstid? (Enter skickar, Skift+Enter ny rad)",
+        "send": "Skicka",
+        "new": "Ny konversation",
+        "chat": "Samtal",
+        "examples": "Exempelfrågor – klicka för att ställa",
+        "filters": "Avgränsa sökningen",
+        "documents_filter": "Dokument (inget valt = alla)",
+        "organisations_filter": "Organisationer (inget valt = alla)",
+        "sources": "Källor",
+        "sources_empty": "Källorna till svaret visas här.",
+        "closest": "Närmaste träffar – de svarar inte på frågan",
+        "section": "avsnitt",
+        "page": "s.",
+        "show_context": "Visa sammanhang",
+        "context": "Sammanhang",
+        "context_from": "Ur",
+        "feedback": "Var svaret till hjälp?",
+        "helpful": "Ja, till hjälp",
+        "not_helpful": "Nej, inte till hjälp",
+        "comment": "Kommentar (valfritt)",
+        "comment_placeholder": "Vad saknades eller var fel?",
+        "feedback_thanks": "Tack! Din återkoppling är sparad.",
+        "feedback_nothing": "Ställ en fråga först – återkopplingen gäller det senaste svaret.",
+        "banner_lexical": "⚠ **Semantisk sökning är avstängd.** Svaren bygger enbart på ordsökning "
+                          "(med böjningsformer och sammansättningar). Orsak: {reason}.",
+        "banner_empty": "⚠ **Inga dokument är indexerade än.** Ladda upp dokument under fliken Dokument.",
+        "documents_list": "Indexerade dokument",
+        "col_title": "Titel", "col_organisation": "Organisation", "col_date": "Datum", "col_language": "Språk",
+        "col_chunks": "Avsnitt", "col_source": "Fil", "col_id": "Id",
+        "upload": "Ladda upp dokument (PDF, DOCX, TXT, MD, HTML)",
+        "upload_button": "Indexera filerna",
+        "uploading": "Indexerar",
+        "upload_none": "Välj först en eller flera filer.",
+        "added": "✓ {name}: tillagd ({chunks} textavsnitt).",
+        "replaced": "✓ {name}: ny version, ersätter den gamla ({chunks} textavsnitt).",
+        "unchanged": "– {name}: finns redan med samma innehåll.",
+        "failed": "✗ {name}: {reason}",
+        "delete_choice": "Dokument att ta bort",
+        "delete_button": "Ta bort dokumentet",
+        "deleted": "✓ {title} är borttaget.",
+        "delete_none": "Välj ett dokument att ta bort.",
+        "api_key": "API-nyckel (krävs för att ladda upp och ta bort)",
+        "api_key_wrong": "Fel eller saknad API-nyckel. Ange nyckeln för att ändra dokumenten.",
+        "error": "Något gick fel: {error}. Försök igen.",
+        "busy": "Indexet används av en annan process just nu. Försök igen om en stund.",
+    },
+    "nb": {
+        "title": "fouassist – spørsmål om FoU-strategier",
+        "intro": "Still et spørsmål om regionenes strategier for forskning, utdanning og innovasjon. "
+                 "Svarene siterer dokumentene ordrett; klikk på en kilde for å lese den i sammenhengen.",
+        "language": "Språk i grensesnittet",
+        "tab_chat": "Spørsmål",
+        "tab_documents": "Dokumenter",
+        "question": "Ditt spørsmål",
+        "placeholder": "For eksempel: Hva sier planen om samarbeid med industrien? (Enter sender, Shift+Enter ny linje)",
+        "send": "Send",
+        "new": "Ny samtale",
+        "chat": "Samtale",
+        "examples": "Eksempelspørsmål – klikk for å stille dem",
+        "filters": "Avgrens søket",
+        "documents_filter": "Dokumenter (ingen valgt = alle)",
+        "organisations_filter": "Organisasjoner (ingen valgt = alle)",
+        "sources": "Kilder",
+        "sources_empty": "Kildene til svaret vises her.",
+        "closest": "Nærmeste treff – de svarer ikke på spørsmålet",
+        "section": "avsnitt",
+        "page": "s.",
+        "show_context": "Vis sammenheng",
+        "context": "Sammenheng",
+        "context_from": "Fra",
+        "feedback": "Var svaret til hjelp?",
+        "helpful": "Ja, til hjelp",
+        "not_helpful": "Nei, ikke til hjelp",
+        "comment": "Kommentar (valgfritt)",
+        "comment_placeholder": "Hva manglet eller var feil?",
+        "feedback_thanks": "Takk! Tilbakemeldingen din er lagret.",
+        "feedback_nothing": "Still et spørsmål først – tilbakemeldingen gjelder det siste svaret.",
+        "banner_lexical": "⚠ **Semantisk søk er slått av.** Svarene bygger bare på ordsøk "
+                          "(med bøyningsformer og sammensetninger). Årsak: {reason}.",
+        "banner_empty": "⚠ **Ingen dokumenter er indeksert ennå.** Last opp dokumenter under fanen Dokumenter.",
+        "documents_list": "Indekserte dokumenter",
+        "col_title": "Tittel", "col_organisation": "Organisasjon", "col_date": "Dato", "col_language": "Språk",
+        "col_chunks": "Avsnitt", "col_source": "Fil", "col_id": "Id",
+        "upload": "Last opp dokumenter (PDF, DOCX, TXT, MD, HTML)",
+        "upload_button": "Indekser filene",
+        "uploading": "Indekserer",
+        "upload_none": "Velg først én eller flere filer.",
+        "added": "✓ {name}: lagt til ({chunks} tekstavsnitt).",
+        "replaced": "✓ {name}: ny versjon, erstatter den gamle ({chunks} tekstavsnitt).",
+        "unchanged": "– {name}: finnes allerede med samme innhold.",
+        "failed": "✗ {name}: {reason}",
+        "delete_choice": "Dokument som skal slettes",
+        "delete_button": "Slett dokumentet",
+        "deleted": "✓ {title} er slettet.",
+        "delete_none": "Velg et dokument som skal slettes.",
+        "api_key": "API-nøkkel (kreves for å laste opp og slette)",
+        "api_key_wrong": "Feil eller manglende API-nøkkel. Oppgi nøkkelen for å endre dokumentene.",
+        "error": "Noe gikk galt: {error}. Prøv igjen.",
+        "busy": "Indeksen brukes av en annen prosess akkurat nå. Prøv igjen om litt.",
+    },
+}
+
+# Why dense (semantic) search is off, by the code in /health.
+DENSE_REASONS: dict[str, dict[str, str]] = {
+    "sv": {
+        "unset": "ingen språkmodell för semantisk sökning är inställd",
+        "missing": "modellmappen {model} finns inte",
+        "broken": "modellen {model} kunde inte läsas in",
+        "offline": "modellen {model} finns inte lokalt och modellarkivet går inte att nå",
+        "download_failed": "modellen {model} kunde inte hämtas",
+        "index": "indexet saknar ännu vektorer från {model}; en administratör behöver indexera dokumenten på nytt",
+        None: "okänd",
+    },
+    "nb": {
+        "unset": "ingen språkmodell for semantisk søk er satt opp",
+        "missing": "modellmappen {model} finnes ikke",
+        "broken": "modellen {model} kunne ikke lastes inn",
+        "offline": "modellen {model} finnes ikke lokalt, og modellarkivet kan ikke nås",
+        "download_failed": "modellen {model} kunne ikke hentes",
+        "index": "indeksen mangler ennå vektorer fra {model}; en administrator må indeksere dokumentene på nytt",
+        None: "ukjent",
+    },
+}
+
+# Why a file could not be read, by DocumentError.code.
+FILE_ERRORS: dict[str, dict[str, str]] = {
+    "sv": {
+        "unsupported": "filtypen stöds inte; ladda upp PDF, DOCX, TXT, MD eller HTML",
+        "empty": "filen är tom",
+        "wrong_type": "filens ändelse stämmer inte med innehållet; kontrollera filen",
+        "binary": "filen är inte text; ladda upp PDF, DOCX, TXT, MD eller HTML",
+        "encoding": "textens teckenkodning gick inte att känna igen; spara filen som UTF-8",
+        "encrypted": "PDF-filen är lösenordsskyddad; spara en oskyddad kopia",
+        "damaged": "filen är skadad och kan inte läsas",
+        "scan": "PDF-filen saknar text (en inskannad bild?); kör textigenkänning (OCR) först",
+        "no_text": "filen innehåller ingen läsbar text",
+        "too_large": "filen är större än {limit} MB",
+        "unreadable": "filen kan inte läsas",
+    },
+    "nb": {
+        "unsupported": "filtypen støttes ikke; last opp PDF, DOCX, TXT, MD eller HTML",
+        "empty": "filen er tom",
+        "wrong_type": "filendelsen stemmer ikke med innholdet; kontroller filen",
+        "binary": "filen er ikke tekst; last opp PDF, DOCX, TXT, MD eller HTML",
+        "encoding": "tegnkodingen i teksten ble ikke gjenkjent; lagre filen som UTF-8",
+        "encrypted": "PDF-filen er passordbeskyttet; lagre en ubeskyttet kopi",
+        "damaged": "filen er skadet og kan ikke leses",
+        "scan": "PDF-filen har ingen tekst (et skannet bilde?); kjør tekstgjenkjenning (OCR) først",
+        "no_text": "filen inneholder ingen lesbar tekst",
+        "too_large": "filen er større enn {limit} MB",
+        "unreadable": "filen kan ikke leses",
+    },
+}
+
+EXAMPLES = [
+    "Vad säger strategin om forskningstid?",
+    "Hva sier planen om samarbeid med industrien?",
+    "Hur ska hälsodata delas för forskning?",
+    "Hvordan skal Region Stockholm dele helsedata?",
+    "Vad säger dokumenten om samverkan med näringslivet?",
+    "Hvem vedtok handlingsplanene for forskning og innovasjon?",
+]
+
+
+def language_of_browser(code: str | None) -> str:
+    """The interface language for a browser language tag: Norwegian for nb/nn/no, else Swedish."""
+    code = (code or "").strip().lower()
+    return "nb" if code.startswith(("nb", "nn", "no")) else "sv"
