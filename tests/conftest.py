@@ -102,8 +102,9 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
+                response = httpx.get(f"{self.url}/health", timeout=2)
+                if response.status_code == 200 and response.json().get("ui") != "starting":
+                    return  # the API answers and the web interface is up (or not installed)
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)

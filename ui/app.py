@@ -308,7 +308,7 @@ def build(service: Service) -> gr.Blocks:
 
 
 def mount_ui(app: FastAPI, service: Service) -> FastAPI:
-    """Mount the interface at /ui on the API's app; `/` redirects to it."""
+    """Mount the interface at /ui on the API's app before it starts; `/` redirects to it."""
     blocks = build(service)
     blocks.queue(default_concurrency_limit=8)
 
@@ -318,3 +318,12 @@ def mount_ui(app: FastAPI, service: Service) -> FastAPI:
 
     return gr.mount_gradio_app(app, blocks, path=UI_PATH, css=CSS, js=BRIDGE_JS,
                                max_file_size=f"{service.settings.max_upload_mb}mb")
+
+
+def mount_on_running_app(app: FastAPI, service: Service):
+    """Mount the interface on an app that is already serving; returns the Gradio sub-app, whose
+    start-up the caller runs (Gradio normally hooks it into the parent's lifespan)."""
+    mount_ui(app, service)
+    routes = app.router.routes
+    routes.insert(0, routes.pop())  # ahead of the placeholder that answered while it loaded
+    return routes[0].app

@@ -7,30 +7,36 @@ the response. Errors come back as JSON with a message that says what to fix, nev
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from fouassist import __version__
 from fouassist.answer import Answer
 from fouassist.documents import DocumentError
 from fouassist.feedback import Feedback
+from fouassist.middleware import BodyLimitMiddleware, Metrics, RequestMiddleware
 from fouassist.schemas import (
-    AskRequest, AskResponse, ChatRequest, CitationOut, ContextOut, DocumentList, DocumentWithText, HealthResponse,
-    PassageOut, RetrieveRequest, RetrieveResponse, TextDocument, UploadResult,
+    AskRequest, AskResponse, ChatRequest, CitationOut, ContextOut, DocumentList, DocumentWithText, ErrorOut,
+    FeedbackSaved, HealthResponse, PassageOut, RetrieveRequest, RetrieveResponse, TextDocument, UploadResult,
 )
-from fouassist.service import NotFound, Service
+from fouassist.service import Busy, NotFound, Service
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "fouassist"
@@ -43,16 +49,36 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def require_write_key(request: Request) -> None:
-    """Writes need `Authorization: Bearer <FOUASSIST_API_KEY>` when a key is configured."""
+def _check_key(request: Request) -> None:
     key = request.app.state.service.settings.api_key
     if key is None:
         return
-    given = request.headers.get("authorization", "")
-    scheme, _, token = given.partition(" ")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this action needs the API key: send 'Authorization: Bearer <key>'",
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this needs the API key: send 'Authorization: Bearer <key>'",
                             headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_write_key(request: Request) -> None:
+    """Writes need `Authorization: Bearer <FOUASSIST_API_KEY>` when a key is configured."""
+    _check_key(request)
+
+
+def require_read_key(request: Request) -> None:
+    """Reads need the key too when FOUASSIST_READ_REQUIRES_KEY is true."""
+    if request.app.state.service.settings.read_requires_key:
+        _check_key(request)
+
+
+READ = [Depends(require_read_key)]
+WRITE = [Depends(require_write_key)]
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route gives (all shaped as ErrorOut)."""
+    text = {401: "the API key is missing or wrong", 404: "no such document", 413: "the body is too large",
+            415: "the file type is not supported", 422: "the request is not valid; the message says why"}
+    return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -73,13 +99,43 @@ def _safe_filename(name: str | None) -> str:
     return cleaned[:200]
 
 
-def create_app(service: Service) -> FastAPI:
+Extension = Callable[[FastAPI, AsyncExitStack], Awaitable[None]]
+
+
+def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAPI:
+    """The API around `service`. Each extension runs as a task once the server is up (the web
+    interface mounts itself that way, so that its slow import does not delay the API)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with AsyncExitStack() as stack:
+            tasks = [asyncio.create_task(extension(app, stack)) for extension in extensions]
+            yield
+            for task in tasks:
+                task.cancel()
+
     app = FastAPI(
         title="fouassist",
         version=__version__,
         description="Cited answers from Swedish and Norwegian healthcare R&D strategy documents.",
+        lifespan=lifespan,
     )
     app.state.service = service
+    app.state.ui = "off"
+    settings = service.settings
+    metrics = Metrics(service.health)
+    app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb, other_mb=settings.max_request_mb,
+                       upload_paths=("/v1/documents", "/ui/gradio_api/upload"))
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
+    app.add_middleware(RequestMiddleware, metrics=metrics)
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {}}}})
+    def prometheus_metrics() -> Response:
+        """Request counts and latency histograms by route, and the index size (Prometheus text format)."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -88,6 +144,20 @@ def create_app(service: Service) -> FastAPI:
             "message": _validation_message(errors),
             "detail": json.loads(json.dumps(errors, default=str)),
         })
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = str(error.detail)
+        status_code = error.status_code
+        if status_code == 400 and message == "There was an error parsing the body":
+            status_code, message = 422, "the request body cannot be read: send JSON in UTF-8 (or a multipart form)"
+        return JSONResponse(status_code=status_code, content={"message": message, "detail": message},
+                            headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, error: Busy) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"message": str(error), "detail": str(error)},
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, error: Exception) -> JSONResponse:
@@ -98,29 +168,34 @@ def create_app(service: Service) -> FastAPI:
         })
 
     @app.get("/health", response_model=HealthResponse, tags=["service"])
-    def health(service: ServiceDep) -> dict[str, Any]:
-        """Index size and whether dense (semantic) search is on, and if not, why."""
-        return service.health()
+    def health(request: Request, service: ServiceDep) -> dict[str, Any]:
+        """Index size, whether dense (semantic) search is on and if not why, and whether the web
+        interface is `ready`, `starting`, `off` or `failed`."""
+        return {**service.health(), "ui": request.app.state.ui}
 
-    @app.post("/v1/ask", response_model=AskResponse, tags=["questions"])
+    @app.post("/v1/ask", response_model=AskResponse, tags=["questions"], dependencies=READ,
+              responses=errors(401, 413, 422))
     def ask(body: AskRequest, service: ServiceDep) -> AskResponse:
         """A short answer built from verbatim passages, each cited as [n]."""
         answer = service.ask(body.question, body.top_k, body.filters.to_search() if body.filters else None,
                              [m.model_dump() for m in body.history])
         return AskResponse.of(answer)
 
-    @app.post("/v1/retrieve", response_model=RetrieveResponse, tags=["questions"])
+    @app.post("/v1/retrieve", response_model=RetrieveResponse, tags=["questions"], dependencies=READ,
+              responses=errors(401, 413, 422))
     def retrieve(body: RetrieveRequest, service: ServiceDep) -> RetrieveResponse:
         """The best passages for a query, without composing an answer."""
         result = service.retrieve(body.query, body.top_k, body.filters.to_search() if body.filters else None)
         return RetrieveResponse(passages=[PassageOut.of(p) for p in result.passages], timings_ms=result.timings_ms)
 
     # -- documents -----------------------------------------------------------------------------
-    @app.get("/v1/documents", response_model=DocumentList, tags=["documents"])
+    @app.get("/v1/documents", response_model=DocumentList, tags=["documents"], dependencies=READ,
+             responses=errors(401))
     def list_documents(service: ServiceDep) -> dict[str, Any]:
         return {"documents": service.documents()}
 
-    @app.get("/v1/documents/{document_id}", response_model=DocumentWithText, tags=["documents"])
+    @app.get("/v1/documents/{document_id}", response_model=DocumentWithText, tags=["documents"], dependencies=READ,
+             responses=errors(401, 404, 422))
     def get_document(document_id: str, service: ServiceDep) -> dict[str, Any]:
         """A document's metadata and its cleaned text (the text that citation offsets point into)."""
         try:
@@ -128,7 +203,8 @@ def create_app(service: Service) -> FastAPI:
         except NotFound:
             raise HTTPException(404, f"no document with id {document_id}; GET /v1/documents lists them") from None
 
-    @app.get("/v1/documents/{document_id}/context", response_model=ContextOut, tags=["documents"])
+    @app.get("/v1/documents/{document_id}/context", response_model=ContextOut, tags=["documents"],
+             dependencies=READ, responses=errors(401, 404, 422))
     def get_context(document_id: str, service: ServiceDep, start: Annotated[int, Query(ge=0)],
                     end: Annotated[int, Query(ge=0)], paragraphs: Annotated[int, Query(ge=0, le=10)] = 2) -> dict:
         """The paragraphs around a span (a citation's start and end), to read a quote in context."""
@@ -141,7 +217,8 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post(
         "/v1/documents", response_model=UploadResult, status_code=201, tags=["documents"],
-        dependencies=[Depends(require_write_key)],
+        dependencies=WRITE, responses={200: {"model": UploadResult, "description": "the same content was already indexed"},
+                                       **errors(401, 413, 415, 422)},
         openapi_extra={"requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
                 "file": {"type": "string", "format": "binary"}, "title": {"type": "string"}}}},
@@ -153,21 +230,19 @@ def create_app(service: Service) -> FastAPI:
 
         Answers 201 when the document was added or replaced, 200 when the same content was
         already indexed."""
-        service: Service = request.app.state.service
-        limit = service.settings.max_upload_mb * 1024 * 1024
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise HTTPException(413, f"the upload is larger than the limit of {service.settings.max_upload_mb} MB")
+        service: Service = request.app.state.service  # the body's size is limited by BodyLimitMiddleware
         content_type = request.headers.get("content-type", "")
         try:
             if content_type.startswith("multipart/form-data"):
-                form = await request.form(max_files=1, max_fields=5)
+                try:
+                    form = await request.form(max_files=1, max_fields=5)
+                except StarletteHTTPException as error:
+                    raise HTTPException(422, f"the multipart form cannot be read ({error.detail}); "
+                                             "send the document in a field named 'file'") from None
                 upload = form.get("file")
                 if upload is None or isinstance(upload, str):
                     raise HTTPException(422, "file: send the document in a form field named 'file'")
-                data = await upload.read(limit + 1)
-                if len(data) > limit:
-                    raise HTTPException(413, f"the upload is larger than the limit of {service.settings.max_upload_mb} MB")
+                data = await upload.read()
                 title = form.get("title")
                 name = _safe_filename(upload.filename)
                 outcome, record = await run_in_threadpool(
@@ -188,8 +263,8 @@ def create_app(service: Service) -> FastAPI:
             response.status_code = 200
         return {**record, "outcome": outcome}
 
-    @app.delete("/v1/documents/{document_id}", status_code=204, tags=["documents"],
-                dependencies=[Depends(require_write_key)])
+    @app.delete("/v1/documents/{document_id}", status_code=204, tags=["documents"], dependencies=WRITE,
+                responses=errors(401, 404, 422))
     def delete_document(document_id: str, service: ServiceDep) -> Response:
         try:
             service.delete(document_id)
@@ -198,13 +273,14 @@ def create_app(service: Service) -> FastAPI:
         return Response(status_code=204)
 
     # -- feedback ------------------------------------------------------------------------------------
-    @app.post("/v1/feedback", status_code=201, tags=["feedback"])
-    def post_feedback(body: Feedback, service: ServiceDep) -> dict[str, Any]:
+    @app.post("/v1/feedback", status_code=201, tags=["feedback"], dependencies=READ, response_model=FeedbackSaved,
+              responses=errors(401, 413, 422))
+    def post_feedback(body: Feedback, service: ServiceDep) -> dict[str, str]:
         """Record whether an answer helped, with the question, the answer and its citations."""
         return {"id": service.feedback.add(body)["id"]}
 
-    @app.get("/v1/feedback", tags=["feedback"], response_class=PlainTextResponse,
-             dependencies=[Depends(require_write_key)])
+    @app.get("/v1/feedback", tags=["feedback"], dependencies=WRITE,
+             responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}, **errors(401, 422)})
     def export_feedback(service: ServiceDep,
                         format: Annotated[str, Query(pattern="^(jsonl|csv)$")] = "jsonl") -> PlainTextResponse:
         """All feedback, as JSON lines or CSV (needs the API key when one is configured)."""
@@ -212,11 +288,14 @@ def create_app(service: Service) -> FastAPI:
         return PlainTextResponse(service.feedback.export(format), media_type=f"{media}; charset=utf-8")
 
     # -- OpenAI-compatible chat ---------------------------------------------------------------------
-    @app.get("/v1/models", tags=["openai"])
+    @app.get("/v1/models", tags=["openai"], dependencies=READ, responses=errors(401))
     def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "fouassist"}]}
 
-    @app.post("/v1/chat/completions", tags=["openai"])
+    @app.post("/v1/chat/completions", tags=["openai"], dependencies=READ, responses={
+        200: {"description": "a chat completion, or with `stream: true` server-sent chunks ending with [DONE]",
+              "content": {"application/json": {}, "text/event-stream": {}}},
+        **errors(401, 413, 422)})
     def chat_completions(body: ChatRequest, service: ServiceDep):
         """The cited answer as an OpenAI chat completion; `citations` is an extra field, sent once
         (with `stream: true`, in the last chunk before `data: [DONE]`)."""

@@ -33,11 +33,16 @@ def fail(message: str, code: int = USAGE_ERROR) -> None:
 
 def _settings() -> Settings:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         settings = Settings()
-    except (ValidationError, FileNotFoundError) as error:
-        fail(f"the settings are not valid: {str(error).splitlines()[0]} ({error})")
+    except ValidationError as error:
+        problems = "; ".join(f"FOUASSIST_{'_'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: {e['msg']}"
+                             for e in error.errors())
+        fail(f"the settings are not valid: {problems}")
+    except (SettingsError, FileNotFoundError, ValueError) as error:
+        fail(f"the settings are not valid: {str(error).splitlines()[0]}")
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "sentence_transformers", "transformers", "urllib3", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -70,9 +75,13 @@ def ingest(
     missing = [str(p) for p in targets if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}")
+    from fouassist.service import Busy
+
     service = _service(settings)
     try:
         report = service.ingest_paths(targets, reset=reset, prune=prune, progress=not as_json)
+    except Busy as error:
+        fail(str(error), code=1)
     finally:
         service.close()
     if as_json:
@@ -169,19 +178,20 @@ def serve(
     service = _service(settings)
     if settings.auto_ingest:
         service.ensure_default_corpus(progress=True)
-    application = create_app(service)
+    extensions = []
     try:
-        from fouassist_ui import mount_ui
-    except ImportError:  # the UI is optional for API-only installs
-        mount_ui = None
-    if mount_ui is not None:
-        application = mount_ui(application, service)
+        from fouassist_ui import serve_ui_when_ready
+
+        extensions.append(serve_ui_when_ready(service))
+    except ImportError as error:  # the UI is optional for API-only installs
+        logging.getLogger("fouassist").warning("The web interface is not installed (%s); serving the API only", error)
+    application = create_app(service, extensions)
     health = service.health()
     if not health["dense"]["enabled"]:
         logging.getLogger("fouassist").warning("Running LEXICAL-ONLY: %s", health["dense"]["reason"])
     try:
         uvicorn.run(application, host=host or settings.host, port=port or settings.port,
-                    log_level=settings.log_level.lower())
+                    log_level=settings.log_level.lower(), access_log=False)  # fouassist.access logs requests
     finally:
         service.close()
 

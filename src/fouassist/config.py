@@ -6,12 +6,15 @@ named by FOUASSIST_CONFIG (or ./fouassist.toml when it exists), then the default
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -42,6 +45,8 @@ class Settings(BaseSettings):
     collection: str = Field("fouassist", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     qdrant_shards: int = Field(1, ge=1, le=64, description="Shards per collection on a Qdrant server or cluster.")
     qdrant_replicas: int = Field(1, ge=1, le=8, description="Replicas per shard on a Qdrant cluster.")
+    in_memory_search: bool = Field(True, description="Embedded Qdrant only: search a numpy copy of the vectors "
+                                                     "instead of Qdrant's pure-Python scan.")
 
     # Default corpus
     corpus_dir: Path = Path("ingest/corpus")
@@ -85,14 +90,28 @@ class Settings(BaseSettings):
     # Service
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    api_key: SecretStr | None = None
-    max_upload_mb: int = Field(50, ge=1)
+    api_key: SecretStr | None = Field(None, description="When set, writes need 'Authorization: Bearer <key>'.")
+    read_requires_key: bool = Field(False, description="Reads (questions, documents) need the key too.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list,
+                                                         description="Origins allowed by CORS; empty: none.")
+    max_upload_mb: int = Field(50, ge=1, description="Largest upload, enforced while the body arrives.")
+    max_request_mb: int = Field(2, ge=1, description="Largest body of any other request.")
     log_level: str = "INFO"
 
     @field_validator("qdrant_url")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value):
+        if isinstance(value, str):  # FOUASSIST_CORS_ORIGINS="https://a.se,https://b.no" as well as JSON
+            value = value.strip()
+            if value.startswith("["):
+                return json.loads(value)
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @property
     def qdrant_path(self) -> Path:

@@ -12,14 +12,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 Rating = Literal["helpful", "not_helpful"]
 
 
 class FeedbackCitation(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    id: int
+    id: StrictInt
     document_id: str
     title: str
     section: str | None = None
@@ -35,7 +35,7 @@ class Feedback(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
     answer: str = Field(max_length=50_000)
     citations: list[FeedbackCitation] = Field(default_factory=list, max_length=50)
-    abstained: bool = False
+    abstained: StrictBool = False
     language: str | None = None
     session: str | None = Field(None, max_length=100, description="Opaque id of the conversation.")
 

@@ -20,7 +20,7 @@ from qdrant_client import models
 
 from fouassist.analysis import AnalyzedQuery, Analyzer, Concept, Vocabulary, term_id, term_key, zipf
 from fouassist.embedding import Embedder
-from fouassist.store import IndexStore, SearchFilters, build_filter
+from fouassist.store import IndexStore, SearchFilters
 
 SYNONYM_WEIGHT = 0.6
 UNSEEN_MIN_WEIGHT = 0.2
@@ -286,7 +286,7 @@ class Retriever:
             timings["embedding"] = _ms(started)
         sparse = self.sparse_vector(query) if mode != "dense" else None
         started = time.perf_counter()
-        hits = self.store.search(sparse, dense, build_filter(filters, visible), max(self.settings.candidates, top_k))
+        hits = self.store.search(sparse, dense, filters, visible, max(self.settings.candidates, top_k))
         timings["search"] = _ms(started)
         started = time.perf_counter()
         passages = [Passage.from_payload(h.id, h.score, h.payload) for h in hits]

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 from fouassist.answer import Answer, Citation
 from fouassist.retrieval import Passage
@@ -14,6 +14,18 @@ from fouassist.store import SearchFilters
 
 MAX_QUESTION_CHARS = 2000
 Language = Literal["sv", "nb", "nn"]
+# A question must have a letter or digit of the Latin alphabet (Nordic letters included); the
+# same rule stands in the OpenAPI schema, so that clients can check before they send.
+WORD_PATTERN = r"[0-9A-Za-zÀ-ÖØ-öø-ÿ]"
+
+
+class ErrorOut(BaseModel):
+    message: str = Field(description="What is wrong and what to do about it.")
+    detail: Any = Field(None, description="The same, or the list of validation errors.")
+
+
+class FeedbackSaved(BaseModel):
+    id: str
 
 
 class Filters(BaseModel):
@@ -23,8 +35,15 @@ class Filters(BaseModel):
     document_ids: list[str] | None = Field(None, description="Only these document ids.")
     organisations: list[str] | None = Field(None, description="Only documents of these organisations.")
     languages: list[Language] | None = Field(None, description="Only documents in these languages.")
-    date_from: dt.date | None = Field(None, description="Only documents dated on or after this day.")
-    date_to: dt.date | None = Field(None, description="Only documents dated on or before this day.")
+    date_from: dt.date | None = Field(None, description="Only documents dated on or after this day (YYYY-MM-DD).")
+    date_to: dt.date | None = Field(None, description="Only documents dated on or before this day (YYYY-MM-DD).")
+
+    @field_validator("date_from", "date_to", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("a date must be written as YYYY-MM-DD")  # not a number of days since 1970
+        return value
 
     @model_validator(mode="after")
     def _range(self) -> Filters:
@@ -45,7 +64,7 @@ def check_question(value: str, name: str = "question") -> str:
         raise ValueError(f"the {name} is empty; write a question in Swedish or Norwegian")
     if len(value) > MAX_QUESTION_CHARS:
         raise ValueError(f"the {name} has {len(value)} characters; the limit is {MAX_QUESTION_CHARS}")
-    if not re.search(r"[^\W_]", value):
+    if not re.search(WORD_PATTERN, value):
         raise ValueError(f"the {name} has no words, only punctuation or symbols; write a question with words")
     return value.strip()
 
@@ -58,29 +77,30 @@ class HistoryMessage(BaseModel):
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(description=f"The question, 1 to {MAX_QUESTION_CHARS} characters.",
+    question: str = Field(description=f"The question, 1 to {MAX_QUESTION_CHARS} characters, with at least one word.",
+                          min_length=1, max_length=MAX_QUESTION_CHARS, pattern=WORD_PATTERN,
                           examples=["Vad säger strategin om forskningstid?"])
-    top_k: int = Field(5, ge=1, le=50, description="How many passages to retrieve.")
+    top_k: StrictInt = Field(5, ge=1, le=50, description="How many passages to retrieve.")
     filters: Filters | None = None
     history: list[HistoryMessage] = Field(default_factory=list, max_length=50,
                                           description="Earlier turns, oldest first, for follow-up questions.")
 
-    @field_validator("question")
+    @field_validator("question", mode="before")
     @classmethod
-    def _question(cls, value: str) -> str:
-        return check_question(value)
+    def _question(cls, value: Any) -> Any:
+        return check_question(value) if isinstance(value, str) else value
 
 
 class RetrieveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(examples=["forskningstid"])
-    top_k: int = Field(5, ge=1, le=50)
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=WORD_PATTERN, examples=["forskningstid"])
+    top_k: StrictInt = Field(5, ge=1, le=50)
     filters: Filters | None = None
 
-    @field_validator("query")
+    @field_validator("query", mode="before")
     @classmethod
-    def _query(cls, value: str) -> str:
-        return check_question(value, "query")
+    def _query(cls, value: Any) -> Any:
+        return check_question(value, "query") if isinstance(value, str) else value
 
 
 class CitationOut(BaseModel):
@@ -157,6 +177,7 @@ class HealthResponse(BaseModel):
     chunks: int
     dense: DenseHealth
     version: str
+    ui: Literal["ready", "starting", "off", "failed"] = "off"
 
 
 class SectionOut(BaseModel):
@@ -233,13 +254,18 @@ class ChatMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """OpenAI-compatible chat request; sampling parameters are accepted and ignored."""
+    """OpenAI-compatible chat request; sampling parameters are accepted and ignored. The last
+    message from the user is the question."""
 
     model_config = ConfigDict(extra="allow")
     model: str | None = None
-    messages: list[ChatMessage] = Field(min_length=1, max_length=100)
-    stream: bool = False
-    top_k: int = Field(5, ge=1, le=50)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=100, json_schema_extra={
+        "contains": {"type": "object", "required": ["role", "content"],
+                     "properties": {"role": {"const": "user"},
+                                    "content": {"type": "string", "minLength": 1, "pattern": WORD_PATTERN}}},
+    })
+    stream: StrictBool = False
+    top_k: StrictInt = Field(5, ge=1, le=50)
     filters: Filters | None = None
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ operations everything else is made of: ingest, delete, list, retrieve, ask, heal
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
@@ -38,6 +39,39 @@ class NotFound(Exception):
     pass
 
 
+class Busy(Exception):
+    """Another process is writing to the index."""
+
+
+class _WriteLock:
+    """One writer at a time: a thread lock within the process and, across processes that share
+    the data directory (several CLIs against one Qdrant server), a lock file beside it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.thread_lock = threading.Lock()
+
+    def locked(self) -> bool:
+        return self.thread_lock.locked()
+
+    def __enter__(self) -> None:
+        self.thread_lock.acquire()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = self.path.open("a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.close()
+            self.thread_lock.release()
+            raise Busy(f"another process is changing the index (lock file {self.path}); "
+                       "wait for it to finish and try again") from None
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+        self.thread_lock.release()
+
+
 @dataclass
 class Models:
     """What model loading produced; tests pass their own to skip loading."""
@@ -65,6 +99,11 @@ class Service:
     def __init__(self, settings: Settings, models: Models | None = None) -> None:
         self.settings = settings
         self.analyzer = Analyzer()
+        # The lemma and word-frequency tables take a second or two to load; they load while the
+        # index opens, and the first question waits for them.
+        self._language_ready = False
+        self._language_data = threading.Thread(target=self._load_language_data, name="language-data", daemon=True)
+        self._language_data.start()
         self.models = models or load_models(settings)
         self.embedder = self.models.embedder
         self.store = IndexStore(
@@ -74,6 +113,8 @@ class Service:
             embedded=not settings.qdrant_url,
             shards=settings.qdrant_shards,
             replicas=settings.qdrant_replicas,
+            in_memory_search=settings.in_memory_search,
+            snapshot=settings.data_dir / "memory-index.npz",
         )
         self.store.ensure(self.embedder.name if self.embedder else None,
                           self.embedder.dimension if self.embedder else None)
@@ -83,7 +124,7 @@ class Service:
         ))
         self.vocabulary = Vocabulary()
         self.retriever = Retriever(
-            self.analyzer, self.store, None, self.vocabulary, load_glossary(self.analyzer),
+            self.analyzer, self.store, None, self.vocabulary, {},
             RetrievalSettings(settings.candidates, settings.diversity_decay, settings.rank_weight),
             reranker=self.models.reranker,
         )
@@ -92,15 +133,33 @@ class Service:
             settings.max_documents_in_answer,
         ))
         self.feedback = FeedbackStore(settings.feedback_path)
-        self._write_lock = threading.Lock()
+        self._write_lock = _WriteLock(settings.data_dir / "write.lock")
         self.catalog: dict[str, dict[str, Any]] = {}
-        with self._write_lock:
-            removed = self.ingestor.repair()
-            if removed:
-                log.warning("Repaired the index: removed %d unfinished document(s)", len(removed))
+        try:
+            with self._write_lock:
+                removed = self.ingestor.repair()
+                if removed:
+                    log.warning("Repaired the index: removed %d unfinished document(s)", len(removed))
+                self._reload()
+        except Busy:  # another process is writing; what it leaves half done is its own to finish
+            log.info("Another process is writing to the index; not checking it for unfinished documents now")
             self._reload()
 
     # -- state ----------------------------------------------------------------------------------
+    def _load_language_data(self) -> None:
+        try:
+            self._glossary = load_glossary(self.analyzer)  # lemmatizes its entries: loads simplemma, wordfreq
+            self.analyzer.detect_language("Vad säger strategin? Hva sier planen?")
+        except Exception:
+            log.exception("The sv/nb glossary could not be loaded; questions are not widened across languages")
+            self._glossary = {}
+
+    def _ready(self) -> None:
+        if not self._language_ready:
+            self._language_data.join()
+            self.retriever.glossary = self._glossary
+            self._language_ready = True
+
     def _reload(self) -> None:
         """Re-read the catalog of complete documents and what follows from it."""
         records = [r for r in self.store.all_records() if r.get("status") == "complete"]
@@ -211,6 +270,8 @@ class Service:
                     if record["source"] not in sources:
                         self._remove(record["id"])
             self._reload()
+            if report.added or report.replaced or prune:
+                self.store.save_memory()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -281,10 +342,12 @@ class Service:
     # -- questions --------------------------------------------------------------------------------
     def retrieve(self, query: str, top_k: int | None = None, filters: SearchFilters | None = None,
                  language: str | None = None, mode: str = "hybrid") -> Retrieval:
+        self._ready()
         return self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language, mode)
 
     def ask(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
             history: list[dict[str, str]] | None = None, mode: str = "hybrid") -> Answer:
+        self._ready()
         history = history or []
         earlier = [m["content"] for m in history if m.get("role") == "user"]
         fallback = self.analyzer.detect_language(earlier[-1]) if earlier else "sv"
@@ -307,6 +370,7 @@ class Service:
         return list(self.catalog) if self._write_lock.locked() else None
 
     def close(self) -> None:
+        self.store.save_memory()
         self.store.close()
 
 

@@ -11,11 +11,14 @@ embedded Qdrant (a folder on disk) and a Qdrant server.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -71,7 +74,8 @@ def open_client(url: str, path, api_key: str | None = None, timeout_s: float = 1
 
 
 class IndexStore:
-    def __init__(self, client: QdrantClient, name: str, embedded: bool, shards: int = 1, replicas: int = 1) -> None:
+    def __init__(self, client: QdrantClient, name: str, embedded: bool, shards: int = 1, replicas: int = 1,
+                 in_memory_search: bool = True, snapshot: Path | None = None) -> None:
         self.client = client
         self.name = name
         self.records = f"{name}_documents"
@@ -79,6 +83,44 @@ class IndexStore:
         self.shards = shards
         self.replicas = replicas
         self._ensure_records()
+        # Embedded Qdrant scores every point in Python; search a numpy copy of the vectors instead.
+        self.memory = None
+        self.snapshot = snapshot
+        if embedded and in_memory_search:
+            from fouassist.memory_index import MemoryIndex
+
+            self.memory = MemoryIndex()
+            self._load_memory()
+
+    def _stamp(self) -> str:
+        """What the snapshot of the in-memory index must match: collection, size, documents."""
+        records = sorted((r["id"], r.get("status"), r.get("pipeline"), r.get("dense_model"), r.get("chunk_count"))
+                         for r in self.all_records(fields=["id", "status", "pipeline", "dense_model", "chunk_count"]))
+        digest = hashlib.sha256(json.dumps(records).encode()).hexdigest()[:16]
+        return f"{self.physical()}:{self.count_chunks()}:{digest}"
+
+    def save_memory(self) -> None:
+        """Keep the in-memory index on disk, so that the next start need not rebuild it."""
+        if self.memory is not None and self.snapshot is not None:
+            self.memory.save(self.snapshot, self._stamp())
+
+    def _load_memory(self) -> None:
+        if self.memory is None:
+            return
+        if self.physical() is None:
+            self.memory.replace_all([])
+            return
+        if self.snapshot is not None and self.memory.load(self.snapshot, self._stamp()):
+            return
+        fields = ["document_id", "organisation", "language", "date_number"]
+        rows, offset = [], None
+        while True:
+            points, offset = self.client.scroll(self.name, limit=1024, offset=offset,
+                                                with_payload=fields, with_vectors=True)
+            rows.extend(_row(p.id, p.vector, p.payload or {}) for p in points)
+            if offset is None:
+                break
+        self.memory.replace_all(rows)
 
     # -- collections --------------------------------------------------------------------------
     def _collection_args(self) -> dict[str, Any]:
@@ -141,6 +183,7 @@ class IndexStore:
         if old is not None and old != physical:
             self.client.delete_collection(old)
         self._drop_strays()
+        self._load_memory()
 
     def _drop_strays(self) -> None:
         """Remove half-built chunk collections left by an interrupted rebuild."""
@@ -164,8 +207,12 @@ class IndexStore:
 
     # -- chunks -------------------------------------------------------------------------------
     def upsert_chunks(self, points: list[models.PointStruct], collection: str | None = None) -> None:
-        if points:
-            self.client.upsert(collection or self.name, points=points, wait=True)
+        """Write chunks to the live index (or, during a rebuild, to the named collection)."""
+        if not points:
+            return
+        self.client.upsert(collection or self.name, points=points, wait=True)
+        if self.memory is not None and collection in (None, self.name):
+            self.memory.add([_row(p.id, p.vector, p.payload or {}) for p in points])
 
     def delete_chunks(self, document_id: str) -> None:
         self.client.delete(
@@ -173,6 +220,8 @@ class IndexStore:
             points_selector=models.FilterSelector(filter=_match("document_id", [document_id])),
             wait=True,
         )
+        if self.memory is not None:
+            self.memory.remove_document(document_id)
 
     def delete_chunks_except(self, document_ids: list[str]) -> int:
         """Delete chunks whose document is not in `document_ids` (orphans); return how many."""
@@ -182,6 +231,7 @@ class IndexStore:
         if count:
             selector = models.FilterSelector(filter=orphan or models.Filter())
             self.client.delete(self.name, points_selector=selector, wait=True)
+            self._load_memory()
         return count
 
     def count_chunks(self, document_id: str | None = None) -> int:
@@ -208,21 +258,32 @@ class IndexStore:
         self,
         sparse: models.SparseVector | None,
         dense: list[float] | None,
-        filters: models.Filter | None,
+        filters: SearchFilters | None,
+        visible: list[str] | None,
         limit: int,
     ) -> list[Hit]:
-        """Hybrid search: dense and sparse prefetches fused with reciprocal rank fusion."""
+        """Hybrid search: dense and sparse rankings fused with reciprocal rank fusion; in one
+        Qdrant query (two prefetches and a FusionQuery), or in memory for embedded Qdrant."""
+        has_sparse = sparse is not None and bool(sparse.indices)
+        if dense is None and not has_sparse:
+            return []
+        if self.memory is not None:
+            ranked = self.memory.search((sparse.indices, sparse.values) if has_sparse else None, dense,
+                                        filters, visible, limit)
+            if not ranked:
+                return []
+            payloads = {str(p.id): p.payload or {} for p in self.client.retrieve(self.name, [i for i, _ in ranked])}
+            return [Hit(i, score, payloads[i]) for i, score in ranked if i in payloads]
+        flt = build_filter(filters, visible)
         prefetch = []
         if dense is not None:
-            prefetch.append(models.Prefetch(query=dense, using=DENSE, limit=limit, filter=filters))
-        if sparse is not None and sparse.indices:
-            prefetch.append(models.Prefetch(query=sparse, using=SPARSE, limit=limit, filter=filters))
-        if not prefetch:
-            return []
+            prefetch.append(models.Prefetch(query=dense, using=DENSE, limit=limit, filter=flt))
+        if has_sparse:
+            prefetch.append(models.Prefetch(query=sparse, using=SPARSE, limit=limit, filter=flt))
         if len(prefetch) == 1:
             only = prefetch[0]
             result = self.client.query_points(
-                self.name, query=only.query, using=only.using, query_filter=filters, limit=limit, with_payload=True
+                self.name, query=only.query, using=only.using, query_filter=flt, limit=limit, with_payload=True
             )
         else:
             result = self.client.query_points(
@@ -254,8 +315,8 @@ class IndexStore:
         )
         return points[0].payload if points else None
 
-    def all_records(self, with_text: bool = False) -> list[dict[str, Any]]:
-        selector: Any = True if with_text else models.PayloadSelectorExclude(exclude=["text"])
+    def all_records(self, with_text: bool = False, fields: list[str] | None = None) -> list[dict[str, Any]]:
+        selector: Any = fields or (True if with_text else models.PayloadSelectorExclude(exclude=["text"]))
         records, offset = [], None
         while True:
             points, offset = self.client.scroll(self.records, limit=256, offset=offset, with_payload=selector)
@@ -265,6 +326,21 @@ class IndexStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _row(point_id, vector, payload: dict[str, Any]):
+    """What the in-memory index keeps of a point."""
+    from fouassist.memory_index import Row
+
+    vectors = vector if isinstance(vector, dict) else {}
+    sparse = vectors.get(SPARSE)
+    dense = vectors.get(DENSE)
+    return Row(
+        id=str(point_id), document_id=payload.get("document_id", ""), organisation=payload.get("organisation"),
+        language=payload.get("language"), date_number=payload.get("date_number"),
+        sparse=(list(sparse.indices), list(sparse.values)) if sparse is not None else ([], []),
+        dense=list(dense) if dense is not None else None,
+    )
 
 
 def _match(field: str, values: Iterable[str]) -> models.Filter:
