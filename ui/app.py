@@ -89,7 +89,8 @@ class Interface:
             return gr.update(), chat
         return gr.update(value="", interactive=False), chat + [{"role": "user", "content": question.strip()}]
 
-    def answer(self, chat: list[dict], session: dict, ui_language: str, documents: list[str], organisations: list[str]):
+    def answer(self, chat: list[dict], session: dict, ui_language: str, documents: list[str], organisations: list[str],
+               mode: str = "extractive"):
         """Stream the answer to the last question into the chat, then show its sources."""
         lang = CODE_OF.get(ui_language, "sv")
         if not chat or chat[-1]["role"] != "user":
@@ -103,9 +104,10 @@ class Interface:
         chat = chat + [{"role": "assistant", "content": ""}]
         text = ""
         try:
-            for event in self.service.ask_stream(question, filters=filters, history=session["history"]):
+            for event in self.service.ask_stream(question, filters=filters, history=session["history"],
+                                                 mode=mode or "extractive"):
                 if isinstance(event, Answer):
-                    answer = asdict(event)
+                    answer = {**asdict(event), "requested": mode}
                     chat[-1]["content"] = chat_markup(event.answer, turn)
                     session["history"] = session["history"] + [
                         {"role": "user", "content": question}, {"role": "assistant", "content": event.answer}]
@@ -190,6 +192,10 @@ class Interface:
         return (gr.update(value=words["deleted"].format(title=title)), *self.refreshed(lang))
 
 
+def mode_choices(lang: str) -> list[tuple[str, str]]:
+    return [(TEXTS[lang]["mode_extractive"], "extractive"), (TEXTS[lang]["mode_generative"], "generative")]
+
+
 def build(service: Service) -> gr.Blocks:
     ui = Interface(service)
     protected = service.settings.api_key is not None
@@ -228,6 +234,8 @@ def build(service: Service) -> gr.Blocks:
                         context = gr.HTML(visible=False, elem_id="context")
                         sources = gr.HTML(sources_html(None, 0, "sv"), elem_id="sources", js_on_load=SOURCES_JS)
                         bridge = gr.Textbox(visible="hidden", elem_id="cite-bridge")
+                answer_mode = gr.Radio(mode_choices("sv"), value="extractive", label=words["answer_mode"],
+                                       visible=service.generator is not None, elem_id="answer-mode")
                 with gr.Accordion(words["filters"], open=False, elem_id="filters") as filters_box:
                     document_filter = gr.CheckboxGroup(label=words["documents_filter"], elem_id="filter-documents")
                     organisation_filter = gr.CheckboxGroup(label=words["organisations_filter"],
@@ -261,6 +269,7 @@ def build(service: Service) -> gr.Blocks:
             (organisation_filter, "label", "organisations_filter", "{}"), (api_key, "label", "api_key", "{}"),
             (files, "label", "upload", "{}"), (upload_button, "value", "upload_button", "{}"),
             (to_delete, "label", "delete_choice", "{}"), (delete_button, "value", "delete_button", "{}"),
+            (answer_mode, "label", "answer_mode", "{}"),
         ]
         targets = list(dict.fromkeys(component for component, *_ in labelled))
 
@@ -269,6 +278,7 @@ def build(service: Service) -> gr.Blocks:
             updates: dict[Any, dict[str, Any]] = {c: {} for c in targets}
             for component, prop, key, template in labelled:
                 updates[component][prop] = template.format(TEXTS[lang][key])
+            updates[answer_mode]["choices"] = mode_choices(lang)
             answers = state.get("answers") or []
             last = answers[-1] if answers else None
             return ([gr.update(**updates[c]) for c in targets]
@@ -284,7 +294,7 @@ def build(service: Service) -> gr.Blocks:
 
         blocks.load(start, [browser_language], [language, *refreshed], js="(x) => navigator.language || ''")
 
-        ask_inputs = [chat, session, language, document_filter, organisation_filter]
+        ask_inputs = [chat, session, language, document_filter, organisation_filter, answer_mode]
 
         def answer_after(event):
             """Stream the answer after the question is in the chat, then let the reader type again."""

@@ -54,7 +54,12 @@ def sources_html(answer: dict[str, Any] | None, turn: int, lang: str) -> str:
     words = TEXTS[lang]
     if not answer:
         return f'<div class="sources-empty">{words["sources_empty"]}</div>'
-    cards = [_card(c, turn, lang, closest=False) for c in answer["citations"]]
+    notes = []
+    if answer.get("fallback_reason") and answer.get("requested") == "generative":
+        notes.append(f'<div class="answer-note">{words["fallback_note"]}</div>')
+    if answer.get("unsupported"):
+        notes.append(f'<div class="answer-note">{words["removed_note"].format(n=len(answer["unsupported"]))}</div>')
+    cards = notes + [_card(c, turn, lang, closest=False) for c in answer["citations"]]
     if answer.get("abstained") and answer.get("closest"):
         cards.append(f'<div class="closest-label">{words["closest"]}</div>')
         cards.extend(_card(c, turn, lang, closest=True) for c in answer["closest"])
@@ -87,6 +92,7 @@ def banner_markdown(health: dict[str, Any], lang: str) -> str:
 CSS = """
 #banner { border-left: 4px solid #e6a23c; padding: 4px 12px; background: #fdf6ec; }
 #banner:empty { display: none; }
+.answer-note { border-left: 4px solid #e6a23c; padding: 4px 10px; background: #fdf6ec; font-size: 0.9em; }
 .sources { display: flex; flex-direction: column; gap: 10px; }
 .source { border: 1px solid #d0d7de; border-radius: 8px; padding: 8px 10px; }
 .source.closest { border-style: dashed; opacity: 0.85; }

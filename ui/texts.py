@@ -58,6 +58,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "api_key_wrong": "Fel eller saknad API-nyckel. Ange nyckeln för att ändra dokumenten.",
         "error": "Något gick fel: {error}. Försök igen.",
         "busy": "Indexet används av en annan process just nu. Försök igen om en stund.",
+        "answer_mode": "Svarstyp",
+        "mode_extractive": "Citat ur dokumenten",
+        "mode_generative": "Formulerat av språkmodell (källorna kontrolleras)",
+        "fallback_note": "Språkmodellen kunde inte ge ett kontrollerat svar, så svaret består av citat ur dokumenten.",
+        "removed_note": "Meningar som källorna inte stöder togs bort ur språkmodellens svar: {n}.",
     },
     "nb": {
         "title": "fouassist – spørsmål om FoU-strategier",
@@ -112,6 +117,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "api_key_wrong": "Feil eller manglende API-nøkkel. Oppgi nøkkelen for å endre dokumentene.",
         "error": "Noe gikk galt: {error}. Prøv igjen.",
         "busy": "Indeksen brukes av en annen prosess akkurat nå. Prøv igjen om litt.",
+        "answer_mode": "Svartype",
+        "mode_extractive": "Sitater fra dokumentene",
+        "mode_generative": "Formulert av språkmodell (kildene kontrolleres)",
+        "fallback_note": "Språkmodellen kunne ikke gi et kontrollert svar, så svaret består av sitater fra dokumentene.",
+        "removed_note": "Setninger som kildene ikke støtter, ble fjernet fra språkmodellens svar: {n}.",
     },
 }
 

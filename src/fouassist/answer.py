@@ -133,6 +133,10 @@ class Answer:
     closest: list[Citation] = field(default_factory=list)
     query: str = ""  # what was searched for (the question, or a follow-up with its subject added)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    mode: str = "extractive"  # or "generative": written by a language model, citations verified
+    unsupported: list[str] = field(default_factory=list)  # generated sentences removed by verification
+    generated_sentences: int = 0  # sentences the model wrote (kept and removed)
+    fallback_reason: str | None = None  # why a generative request got the extractive answer
 
 
 @dataclass
@@ -220,6 +224,13 @@ class Composer:
             answer = self._answer(scored, best, lang)
         answer.timings_ms = {**retrieval.timings_ms, "answer": round((time.perf_counter() - started) * 1000, 2)}
         return answer
+
+    def abstention(self, question: str, retrieval: Retrieval, language: str) -> Answer:
+        """The answer that says the documents do not answer, with the closest passages."""
+        lang = language if language in TEMPLATES else "sv"
+        content = retrieval.query.content or retrieval.query.concepts
+        scored = self._candidates(retrieval, content, Demands.of(question, content))
+        return self._abstain(question, retrieval, scored, lang)
 
     def _select(self, scored: list[_Candidate], best: float) -> list[tuple[str, list[_Candidate]]]:
         """Pick the documents and, per document, the sentences to quote (in reading order)."""

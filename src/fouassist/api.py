@@ -33,8 +33,8 @@ from fouassist.documents import DocumentError
 from fouassist.feedback import Feedback
 from fouassist.middleware import BodyLimitMiddleware, Metrics, RequestMiddleware
 from fouassist.schemas import (
-    AskRequest, AskResponse, ChatRequest, CitationOut, ContextOut, DocumentList, DocumentWithText, ErrorOut,
-    FeedbackSaved, HealthResponse, PassageOut, RetrieveRequest, RetrieveResponse, TextDocument, UploadResult,
+    GENERATIVE_MODEL, AskRequest, AskResponse, ChatRequest, CitationOut, ContextOut, DocumentList, DocumentWithText,
+    ErrorOut, FeedbackSaved, HealthResponse, PassageOut, RetrieveRequest, RetrieveResponse, TextDocument, UploadResult,
 )
 from fouassist.service import Busy, NotFound, Service
 
@@ -123,7 +123,7 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     app.state.service = service
     app.state.ui = "off"
     settings = service.settings
-    metrics = Metrics(service.health)
+    metrics = Metrics(lambda: service.health(check_model=False))
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb, other_mb=settings.max_request_mb,
                        upload_paths=("/v1/documents", "/ui/gradio_api/upload"))
     if settings.cors_origins:
@@ -176,9 +176,11 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     @app.post("/v1/ask", response_model=AskResponse, tags=["questions"], dependencies=READ,
               responses=errors(401, 413, 422))
     def ask(body: AskRequest, service: ServiceDep) -> AskResponse:
-        """A short answer built from verbatim passages, each cited as [n]."""
+        """A short answer built from verbatim passages, each cited as [n]; or, with
+        `"mode": "generative"`, written by the configured language model with every sentence's
+        citations verified."""
         answer = service.ask(body.question, body.top_k, body.filters.to_search() if body.filters else None,
-                             [m.model_dump() for m in body.history])
+                             [m.model_dump() for m in body.history], mode=body.mode)
         return AskResponse.of(answer)
 
     @app.post("/v1/retrieve", response_model=RetrieveResponse, tags=["questions"], dependencies=READ,
@@ -289,18 +291,24 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
 
     # -- OpenAI-compatible chat ---------------------------------------------------------------------
     @app.get("/v1/models", tags=["openai"], dependencies=READ, responses=errors(401))
-    def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "fouassist"}]}
+    def models(service: ServiceDep) -> dict[str, Any]:
+        """`fouassist` answers with quotes; `fouassist-generative` (when a language model is
+        configured) through the model, with verified citations."""
+        names = [MODEL_NAME, GENERATIVE_MODEL] if service.generator else [MODEL_NAME]
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "fouassist"}
+                                           for n in names]}
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=READ, responses={
         200: {"description": "a chat completion, or with `stream: true` server-sent chunks ending with [DONE]",
               "content": {"application/json": {}, "text/event-stream": {}}},
         **errors(401, 413, 422)})
     def chat_completions(body: ChatRequest, service: ServiceDep):
-        """The cited answer as an OpenAI chat completion; `citations` is an extra field, sent once
-        (with `stream: true`, in the last chunk before `data: [DONE]`)."""
+        """The cited answer as an OpenAI chat completion. `citations`, `unsupported` and
+        `fallback_reason` are extra fields, sent once (with `stream: true`, in the last chunk before
+        `data: [DONE]`, after the verified text). `"mode": "generative"` or the model name
+        `fouassist-generative` asks for a generated answer."""
         events = service.ask_stream(body.question(), body.top_k, body.filters.to_search() if body.filters else None,
-                                    body.history())
+                                    body.history(), mode=body.answer_mode())
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         model = body.model or MODEL_NAME
@@ -345,4 +353,7 @@ def _extras(answer: Answer) -> dict[str, Any]:
         "citations": [CitationOut.of(c).model_dump() for c in answer.citations],
         "abstained": answer.abstained,
         "language": answer.language,
+        "mode": answer.mode,
+        "unsupported": answer.unsupported,
+        "fallback_reason": answer.fallback_reason,
     }

@@ -39,7 +39,7 @@ def _settings() -> Settings:
         settings = Settings()
     except ValidationError as error:
         problems = "; ".join(f"FOUASSIST_{'_'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: {e['msg']}"
-                             for e in error.errors())
+                             if e["loc"] else str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
         fail(f"the settings are not valid: {problems}")
     except (SettingsError, FileNotFoundError, ValueError) as error:
         fail(f"the settings are not valid: {str(error).splitlines()[0]}")
@@ -58,7 +58,7 @@ def _service(settings: Settings | None = None):
         return Service(settings or _settings())
     except IndexBusy as error:
         fail(str(error), code=1)
-    except DocumentError as error:
+    except (DocumentError, FileNotFoundError) as error:
         fail(str(error))
 
 
@@ -137,6 +137,8 @@ def ask(
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="Passages to retrieve.")] = 5,
     document: Annotated[Optional[list[str]], typer.Option("--document", help="Only this document id (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the same JSON as POST /v1/ask.")] = False,
+    mode: Annotated[str, typer.Option("--mode", help="extractive (quotes) or generative (needs FOUASSIST_LLM_*).")
+                    ] = "extractive",
 ) -> None:
     """Answer a question from the indexed documents, with citations."""
     from fouassist.schemas import AskResponse, check_question
@@ -146,17 +148,23 @@ def ask(
         question = check_question(question)
     except ValueError as error:
         fail(str(error))
+    if mode not in ("extractive", "generative"):
+        fail(f"--mode must be extractive or generative, not {mode!r}")
     service = _service()
     try:
         if service.ensure_default_corpus() is not None:
             typer.echo("(The index was empty: the default corpus was ingested first.)", err=True)
-        answer = service.ask(question, top_k, SearchFilters(document_ids=document) if document else None)
+        answer = service.ask(question, top_k, SearchFilters(document_ids=document) if document else None, mode=mode)
     finally:
         service.close()
     if as_json:
         typer.echo(AskResponse.of(answer).model_dump_json(indent=2))
         return
     typer.echo(answer.answer)
+    if answer.fallback_reason:
+        typer.echo(f"(Extractive answer: {answer.fallback_reason}.)", err=True)
+    for sentence in answer.unsupported:
+        typer.echo(f"(Removed, not supported by its citations: {sentence})", err=True)
     if answer.citations:
         typer.echo("")
     for c in answer.citations:
@@ -189,6 +197,10 @@ def serve(
     health = service.health()
     if not health["dense"]["enabled"]:
         logging.getLogger("fouassist").warning("Running LEXICAL-ONLY: %s", health["dense"]["reason"])
+    if health["llm"]["configured"] and not health["llm"]["reachable"]:
+        logging.getLogger("fouassist").warning("The language model server does not answer (%s); generative "
+                                               "requests get extractive answers until it does",
+                                               health["llm"]["reason"])
     try:
         uvicorn.run(application, host=host or settings.host, port=port or settings.port,
                     log_level=settings.log_level.lower(), access_log=False)  # fouassist.access logs requests
@@ -221,6 +233,9 @@ def evaluate(
     split: Annotated[str, typer.Option(help="dev, test or all (the default set only).")] = "test",
     out: Annotated[Path, typer.Option(help="Where report.json, report.md and the plots go.")] = Path("eval/reports/latest"),
     check: Annotated[Optional[Path], typer.Option(help="Fail (exit 1) when a metric is below these thresholds.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="extractive, or generative: also the language model's "
+                                                     "answers (needs FOUASSIST_LLM_BASE_URL and _MODEL).")
+                    ] = "extractive",
 ) -> None:
     """Measure retrieval, citations, answers and abstention against reference questions."""
     from fouassist import eval_report
@@ -233,7 +248,12 @@ def evaluate(
         fail(f"unknown split {split!r}; choose dev, test or all")
     if check is not None and not check.is_file():
         fail(f"no thresholds file at {check}")
+    if mode not in ("extractive", "generative"):
+        fail(f"--mode must be extractive or generative, not {mode!r}")
     settings = _settings()
+    if mode == "generative" and not settings.llm_base_url:
+        fail("--mode generative needs a language model: set FOUASSIST_LLM_BASE_URL and FOUASSIST_LLM_MODEL "
+             "to an OpenAI-compatible server")
     external = settings.eval_dir / "external"
     work = out / "work"
     reports = []
@@ -242,12 +262,12 @@ def evaluate(
             set_path = settings.eval_dir / "sets" / "default.jsonl"
             if not set_path.is_file():
                 fail(f"no question set at {set_path}")
-            reports.append(run_default(settings, set_path, split, work, progress=True))
+            reports.append(run_default(settings, set_path, split, work, progress=True, mode=mode))
         else:
             loader, file = (load_swefaq, "swefaq_dev.jsonl") if name == "swefaq" else (load_norquad, "norquad_validation.json")
             if not (external / file).is_file():
                 fail(f"no external set at {external / file}")
-            reports.append(run_external(settings, loader(external / file), work, progress=True))
+            reports.append(run_external(settings, loader(external / file), work, progress=True, mode=mode))
     for path in eval_report.write(reports, out):
         typer.echo(f"Wrote {path}")
     for report in reports:

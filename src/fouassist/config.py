@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     # Optional cross-encoder reranker; empty means off.
     reranker_model: str = ""
 
+    # Optional language model (any OpenAI-compatible server) for generative answers; empty: off.
+    llm_base_url: str = Field("", description="e.g. http://localhost:11434/v1 (Ollama) or a vLLM server.")
+    llm_model: str = ""
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(30.0, gt=0, description="Per request to the model server (and between chunks).")
+    llm_retries: int = Field(2, ge=0, le=10, description="Retries with exponential backoff on failures.")
+    llm_min_support: float = Field(0.5, ge=0, le=1, description="Share of a generated sentence's content words "
+                                                                "that its cited passages must contain.")
+    prompts_dir: Path = Field(Path("prompts"), description="Prompt files: answer.sv.md, answer.nb.md, rewrite.*.md.")
+
     # Chunking (characters; ~1,600 characters of Swedish stay under 512 e5 tokens)
     chunk_target_chars: int = Field(900, ge=200)
     chunk_max_chars: int = Field(1600, ge=300)
@@ -98,10 +108,17 @@ class Settings(BaseSettings):
     max_request_mb: int = Field(2, ge=1, description="Largest body of any other request.")
     log_level: str = "INFO"
 
-    @field_validator("qdrant_url")
+    @field_validator("qdrant_url", "llm_base_url", "llm_model")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @model_validator(mode="after")
+    def _llm_complete(self) -> Settings:
+        if self.llm_base_url and not self.llm_model:
+            raise ValueError("FOUASSIST_LLM_BASE_URL is set but FOUASSIST_LLM_MODEL is not: "
+                             "name the model the server should use (for example llama3.1:8b)")
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod

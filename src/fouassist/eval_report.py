@@ -24,6 +24,8 @@ METRICS = {
     "language_match": ("answer in question's language", True),
     "latency_median_ms": ("latency median, ms", False),
     "latency_p95_ms": ("latency p95, ms", False),
+    "removed_sentence_share": ("generated sentences removed by verification", False),
+    "fallback_rate": ("fell back to extractive", False),
 }
 
 

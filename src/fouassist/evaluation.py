@@ -28,7 +28,8 @@ from fouassist import metrics
 from fouassist.service import Service
 
 CONFIGS = ("bm25-plain", "dense", "lexical", "hybrid")
-ANSWERING = ("dense", "lexical", "hybrid")
+GENERATIVE = "generative"  # hybrid search, answers written by the language model (eval --mode generative)
+ANSWERING = ("dense", "lexical", "hybrid", GENERATIVE)
 DEPTH = 10
 
 
@@ -134,6 +135,9 @@ class Outcome:
     language: str | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)  # with "correct": bool
     latency_ms: float | None = None
+    generated_sentences: int = 0  # generative: sentences the model wrote
+    removed_sentences: int = 0  # generative: of those, removed by citation verification
+    fallback_reason: str | None = None
 
 
 class Evaluator:
@@ -200,7 +204,7 @@ class Evaluator:
         if config == "bm25-plain":
             retrieved = self.bm25.search(query, DEPTH) if self.bm25 else []
         else:
-            retrieval = self.service.retrieve(query, DEPTH, mode=config)
+            retrieval = self.service.retrieve(query, DEPTH, search=_search(config))
             retrieved = [p.chunk_id for p in retrieval.passages]
         if not question.gold_quotes:
             # The gold is a whole passage (external sets): rank documents, not their chunks.
@@ -211,9 +215,12 @@ class Evaluator:
         outcome = Outcome(retrieved, relevant, total)
         if config in ANSWERING:
             started = time.perf_counter()
-            answer = self.service.ask(question.question, history=question.history, mode=config)
+            answer = self.service.ask(question.question, history=question.history, search=_search(config),
+                                      mode="generative" if config == GENERATIVE else "extractive")
             outcome.latency_ms = (time.perf_counter() - started) * 1000
             outcome.answer, outcome.abstained, outcome.language = answer.answer, answer.abstained, answer.language
+            outcome.generated_sentences, outcome.removed_sentences = answer.generated_sentences, len(answer.unsupported)
+            outcome.fallback_reason = answer.fallback_reason
             for citation in answer.citations:
                 spans = gold.get(citation.document_id, [])
                 correct = any(metrics.spans_overlap((citation.start, citation.end), s) for s in spans) if spans else False
@@ -221,6 +228,10 @@ class Evaluator:
                                           "start": citation.start, "end": citation.end, "quote": citation.quote,
                                           "correct": correct})
         return outcome
+
+
+def _search(config: str) -> str:
+    return "hybrid" if config == GENERATIVE else config
 
 
 # -- summaries ------------------------------------------------------------------------------------
@@ -270,6 +281,12 @@ def summarize(service: Service, questions: list[Question], results: dict[str, di
             latencies = [results[q.id][config].latency_ms for q in questions]
             values["latency_median_ms"] = metrics.percentile(latencies, 0.5)
             values["latency_p95_ms"] = metrics.percentile(latencies, 0.95)
+        if config == GENERATIVE:
+            every = [results[q.id][config] for q in questions]
+            generated = sum(o.generated_sentences for o in every)
+            values["removed_sentence_share"] = sum(o.removed_sentences for o in every) / generated if generated \
+                else float("nan")
+            values["fallback_rate"] = metrics.mean([float(o.fallback_reason is not None) for o in every])
         summary[config] = values
     return summary
 
@@ -296,9 +313,11 @@ def fresh_service(settings, index_dir: Path) -> Service:
     return Service(local, models=load_models(local))
 
 
-def evaluate(service: Service, name: str, questions: list[Question], progress: bool = False) -> dict[str, Any]:
-    """Run every configuration on every question; return the report as plain data."""
-    evaluator = Evaluator(service, questions)
+def evaluate(service: Service, name: str, questions: list[Question], progress: bool = False,
+             mode: str = "extractive") -> dict[str, Any]:
+    """Run every configuration on every question (and, in generative mode, the language model's
+    answers beside them); return the report as plain data."""
+    evaluator = Evaluator(service, questions, CONFIGS + ((GENERATIVE,) if mode == GENERATIVE else ()))
     started = time.perf_counter()
     results = evaluator.run(progress=progress)
     configs = evaluator.configs
@@ -337,20 +356,25 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
     if outcome.answer is not None:
         data.update(answer=outcome.answer, abstained=outcome.abstained, language=outcome.language,
                     citations=outcome.citations, latency_ms=round(outcome.latency_ms or 0.0, 2))
+    if outcome.generated_sentences or outcome.fallback_reason:
+        data.update(generated_sentences=outcome.generated_sentences, removed_sentences=outcome.removed_sentences,
+                    fallback_reason=outcome.fallback_reason)
     return data
 
 
-def run_default(settings, set_path: Path, split: str, work_dir: Path, progress: bool = False) -> dict[str, Any]:
+def run_default(settings, set_path: Path, split: str, work_dir: Path, progress: bool = False,
+                mode: str = "extractive") -> dict[str, Any]:
     service = fresh_service(settings, work_dir / "index-default")
     try:
         service.ingest_paths([settings.corpus_dir], progress=progress)
-        report = evaluate(service, f"default/{split}", load_questions(set_path, split), progress)
+        report = evaluate(service, f"default/{split}", load_questions(set_path, split), progress, mode)
     finally:
         service.close()
     return report
 
 
-def run_external(settings, external: ExternalSet, work_dir: Path, progress: bool = False) -> dict[str, Any]:
+def run_external(settings, external: ExternalSet, work_dir: Path, progress: bool = False,
+                 mode: str = "extractive") -> dict[str, Any]:
     """Write the set's passages as files, ingest them into a fresh index, and evaluate."""
     import shutil
 
@@ -363,7 +387,7 @@ def run_external(settings, external: ExternalSet, work_dir: Path, progress: bool
                             work_dir / f"index-{external.name}")
     try:
         service.ingest_paths([folder], progress=progress)
-        report = evaluate(service, external.name, external.questions, progress)
+        report = evaluate(service, external.name, external.questions, progress, mode)
     finally:
         service.close()
     return report

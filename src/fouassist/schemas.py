@@ -75,6 +75,12 @@ class HistoryMessage(BaseModel):
     content: str = Field(max_length=20_000)
 
 
+AnswerMode = Literal["extractive", "generative"]
+MODE_HELP = ("extractive: verbatim quotes (the default); generative: written by the configured language model, "
+             "every sentence's citations verified (extractive, with `fallback_reason`, when no model is configured "
+             "or it fails).")
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(description=f"The question, 1 to {MAX_QUESTION_CHARS} characters, with at least one word.",
@@ -84,6 +90,7 @@ class AskRequest(BaseModel):
     filters: Filters | None = None
     history: list[HistoryMessage] = Field(default_factory=list, max_length=50,
                                           description="Earlier turns, oldest first, for follow-up questions.")
+    mode: AnswerMode = Field("extractive", description=MODE_HELP)
 
     @field_validator("question", mode="before")
     @classmethod
@@ -128,6 +135,10 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     closest: list[CitationOut] = Field(description="When the answer abstains: the nearest passages, which do not answer.")
     query: str = Field(description="What was searched for: the question, with the conversation's subject for a follow-up.")
+    mode: AnswerMode = Field(description="How this answer was made (extractive after a generative request that fell back).")
+    unsupported: list[str] = Field(default_factory=list, description="Generated sentences that verification removed "
+                                   "(no citation, or not supported by the passages they cited).")
+    fallback_reason: str | None = Field(None, description="Why a generative request got the extractive answer.")
     timings_ms: dict[str, float]
 
     @classmethod
@@ -135,7 +146,8 @@ class AskResponse(BaseModel):
         return cls(
             answer=answer.answer, abstained=answer.abstained, language=answer.language,
             citations=[CitationOut.of(c) for c in answer.citations], closest=[CitationOut.of(c) for c in answer.closest],
-            query=answer.query, timings_ms=answer.timings_ms,
+            query=answer.query, mode=answer.mode, unsupported=answer.unsupported,
+            fallback_reason=answer.fallback_reason, timings_ms=answer.timings_ms,
         )
 
 
@@ -171,11 +183,20 @@ class DenseHealth(BaseModel):
                                                  "download_failed or index.")
 
 
+class LanguageModelHealth(BaseModel):
+    configured: bool
+    model: str | None
+    reachable: bool | None = Field(description="Whether the model server answered its last check (every 30 s at "
+                                               "most); null when none is configured.")
+    reason: str | None
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok"]
     documents: int
     chunks: int
     dense: DenseHealth
+    llm: LanguageModelHealth
     version: str
     ui: Literal["ready", "starting", "off", "failed"] = "off"
 
@@ -253,6 +274,9 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+GENERATIVE_MODEL = "fouassist-generative"  # the model name that asks the chat endpoint for generative answers
+
+
 class ChatRequest(BaseModel):
     """OpenAI-compatible chat request; sampling parameters are accepted and ignored. The last
     message from the user is the question."""
@@ -267,6 +291,8 @@ class ChatRequest(BaseModel):
     stream: StrictBool = False
     top_k: StrictInt = Field(5, ge=1, le=50)
     filters: Filters | None = None
+    mode: AnswerMode | None = Field(None, description=MODE_HELP + " Default: generative when `model` is "
+                                    "fouassist-generative, else extractive.")
 
     @model_validator(mode="after")
     def _last_is_question(self) -> ChatRequest:
@@ -275,6 +301,9 @@ class ChatRequest(BaseModel):
             raise ValueError("messages must contain at least one message with role 'user'")
         check_question(users[-1].text(), "last user message")
         return self
+
+    def answer_mode(self) -> str:
+        return self.mode or ("generative" if self.model == GENERATIVE_MODEL else "extractive")
 
     def question(self) -> str:
         return [m for m in self.messages if m.role == "user"][-1].text().strip()

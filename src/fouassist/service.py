@@ -25,6 +25,7 @@ from fouassist.config import Settings
 from fouassist.documents import Document, DocumentError, load_manifest, read_document, read_file
 from fouassist.embedding import Embedder, ModelStatus, load_embedder, load_reranker
 from fouassist.feedback import FeedbackStore
+from fouassist.generation import Generator, load_generator
 from fouassist.ingestion import ChunkSettings, IngestReport, Ingestor
 from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_glossary
 from fouassist.store import IndexStore, SearchFilters, open_client
@@ -132,6 +133,7 @@ class Service:
             settings.abstain_min_coverage, settings.quote_min_coverage, settings.max_quotes,
             settings.max_documents_in_answer,
         ))
+        self.generator: Generator | None = load_generator(settings, self.retriever, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
         self._write_lock = _WriteLock(settings.data_dir / "write.lock")
         self.catalog: dict[str, dict[str, Any]] = {}
@@ -180,15 +182,25 @@ class Service:
                                "run `fouassist ingest` to add them", status.dimension, code="index")
         return status
 
-    def health(self) -> dict[str, Any]:
+    def health(self, check_model: bool = True) -> dict[str, Any]:
         dense = self.dense_status()
         return {
             "status": "ok",
             "documents": len(self.catalog),
             "chunks": sum(r.get("chunk_count", 0) for r in self.catalog.values()),
             "dense": {"enabled": dense.enabled, "model": dense.model, "reason": dense.reason, "code": dense.code},
+            "llm": self.llm_status(check_model),
             "version": __version__,
         }
+
+    def llm_status(self, check: bool = True) -> dict[str, Any]:
+        """Whether generative answers are configured and the model server answers (checked at
+        most every 30 s)."""
+        if self.generator is None:
+            return {"configured": False, "model": None, "reachable": None,
+                    "reason": "no language model is configured (FOUASSIST_LLM_BASE_URL); answers are extractive"}
+        reachable, reason = self.generator.model.reachable() if check else (None, None)
+        return {"configured": True, "model": self.generator.model.model, "reachable": reachable, "reason": reason}
 
     # -- documents ------------------------------------------------------------------------------
     def documents(self) -> list[dict[str, Any]]:
@@ -341,29 +353,51 @@ class Service:
 
     # -- questions --------------------------------------------------------------------------------
     def retrieve(self, query: str, top_k: int | None = None, filters: SearchFilters | None = None,
-                 language: str | None = None, mode: str = "hybrid") -> Retrieval:
+                 language: str | None = None, search: str = "hybrid") -> Retrieval:
+        """The best passages; `search` is hybrid, lexical or dense (the eval's configurations)."""
         self._ready()
-        return self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language, mode)
+        return self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language, search)
 
     def ask(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
-            history: list[dict[str, str]] | None = None, mode: str = "hybrid") -> Answer:
+            history: list[dict[str, str]] | None = None, mode: str = "extractive", search: str = "hybrid") -> Answer:
+        """The complete answer (what ask_stream gives last)."""
+        *_, answer = self.ask_stream(question, top_k, filters, history, mode, search)
+        return answer
+
+    def ask_stream(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
+                   history: list[dict[str, str]] | None = None, mode: str = "extractive",
+                   search: str = "hybrid") -> Iterator[str | Answer]:
+        """The answer as pieces of text as they become ready, then the complete Answer (with its
+        citations) last. `mode` is extractive (quotes) or generative (a language model writes,
+        its citations verified; extractive when no model is configured, with the reason)."""
         self._ready()
         history = history or []
         earlier = [m["content"] for m in history if m.get("role") == "user"]
         fallback = self.analyzer.detect_language(earlier[-1]) if earlier else "sv"
         language = self.analyzer.detect_language(question, default=fallback)
-        query = self.retriever.resolve_follow_up(question, history)
-        retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language, mode)
-        answer = self.composer.compose(question, retrieval, language)
-        answer.query = query
-        return answer
+        generator = self.generator if mode == "generative" else None
+        query = (generator.rewrite(question, history, language) if generator and earlier else None) \
+            or self.retriever.resolve_follow_up(question, history)
+        retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language,
+                                          search)
 
-    def ask_stream(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
-                   history: list[dict[str, str]] | None = None) -> Iterator[str | Answer]:
-        """The answer as pieces of text, then the complete Answer (with citations) last."""
-        answer = self.ask(question, top_k, filters, history)
-        yield from stream_pieces(answer.answer)
-        yield answer
+        def extractive() -> Answer:
+            answer = self.composer.compose(question, retrieval, language)
+            answer.query = query
+            return answer
+
+        if generator is None:
+            answer = extractive()
+            if mode == "generative":
+                answer.fallback_reason = ("no language model is configured (set FOUASSIST_LLM_BASE_URL and "
+                                          "FOUASSIST_LLM_MODEL); this is the extractive answer")
+            yield from stream_pieces(answer.answer)
+            yield answer
+            return
+        for event in generator.stream(question, retrieval, language, extractive):
+            if isinstance(event, Answer):
+                event.query = query
+            yield event
 
     def _visible(self) -> list[str] | None:
         """Only complete documents are searched; None when the index holds nothing else."""

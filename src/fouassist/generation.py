@@ -1,0 +1,348 @@
+"""Generative answers through a language model, with every sentence's citations verified.
+
+The model (any OpenAI-compatible server, through llama-index's `OpenAILike`) gets the question
+and the retrieved passages, numbered and fenced as data, with a prompt from prompts/ in the
+question's language. Its answer is checked sentence by sentence as it streams in:
+
+- a sentence must cite at least one passage with [n], and every n must exist (unknown markers
+  are dropped);
+- the cited passages must support the sentence: a share of its content words (after the same
+  Swedish/Norwegian analysis as retrieval, with the sv/nb equivalents) of at least
+  `min_support` must occur in them;
+- surviving sentences are passed on at once, their markers renumbered in order of appearance;
+  the others are held back and reported as `unsupported`.
+
+Nothing unverified reaches the reader. The service falls back to the extractive answer when the
+model is not configured, cannot be reached, or leaves no supported sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fouassist.answer import Answer, Citation, Composer, stream_pieces
+from fouassist.chunking import split_sentences
+from fouassist.retrieval import Passage, Retrieval, Retriever
+
+log = logging.getLogger(__name__)
+
+NO_ANSWER = "INGET_SVAR"  # what the prompts ask the model to say when the passages do not answer
+# Text that addresses the model rather than the reader: in a passage it is not evidence, in an
+# answer it is never shown (a model that obeyed an injection in a document echoes such text).
+INSTRUCTION_RE = re.compile(
+    r"\b(?:ignorera|ignorer|ignore|bortse fr[åa]n|glöm|glem|forget)\b.{0,40}\b(?:instruktion\w*|instruksjon\w*|"
+    r"instructions?|regler|regl\w*|rules?)\b|\bsystem[- ]?prompt\w*|\b(?:du är nu|du er nå|you are now)\b",
+    re.IGNORECASE)
+_MARKER_RE = re.compile(r"\[(\d{1,3})\]")
+_LEADING_MARKERS_RE = re.compile(r"^(\s*\[\d{1,3}\])+")
+
+
+class LanguageModelError(Exception):
+    """The model server failed, timed out or could not be reached."""
+
+
+@dataclass
+class Prompts:
+    answer: dict[str, str]
+    rewrite: dict[str, str]
+
+    @classmethod
+    def load(cls, folder: Path) -> Prompts:
+        """Read prompts/<purpose>.<language>.md; a missing file is an error that names it."""
+        templates: dict[str, dict[str, str]] = {"answer": {}, "rewrite": {}}
+        for purpose in templates:
+            for language in ("sv", "nb"):
+                path = folder / f"{purpose}.{language}.md"
+                if not path.is_file():
+                    raise FileNotFoundError(f"prompt file {path} is missing; restore it from the repository")
+                templates[purpose][language] = path.read_text(encoding="utf-8")
+        return cls(templates["answer"], templates["rewrite"])
+
+    def get(self, purpose: str, language: str) -> str:
+        table = self.answer if purpose == "answer" else self.rewrite
+        return table.get(language) or table["nb" if language == "nn" else "sv"]
+
+
+class LanguageModel:
+    """An OpenAI-compatible chat model through llama-index, with timeouts and retries."""
+
+    def __init__(self, base_url: str, model: str, api_key: str | None, timeout_s: float, retries: int) -> None:
+        # The OpenAI client under OpenAILike retries connection errors, timeouts, 429 and 5xx
+        # answers `retries` times with exponential backoff (0.5 s doubling, with jitter).
+        from llama_index.llms.openai_like import OpenAILike
+
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key or "none"
+        self.timeout_s = timeout_s
+        self.llm = OpenAILike(model=model, api_base=self.base_url, api_key=self.api_key, is_chat_model=True,
+                              timeout=timeout_s, max_retries=retries, temperature=0.0, max_tokens=800)
+        self._reachability: tuple[float, bool, str | None] = (0.0, False, None)
+
+    def stream(self, prompt: str) -> Iterator[str]:
+        """The answer's text as it arrives; LanguageModelError when the server fails."""
+        from llama_index.core.llms import ChatMessage
+
+        try:
+            for part in self.llm.stream_chat([ChatMessage(role="user", content=prompt)]):
+                if part.delta:
+                    yield part.delta
+        except Exception as error:  # the OpenAI client raises many kinds (timeouts, HTTP, connection)
+            raise LanguageModelError(f"{type(error).__name__}: {error}") from None
+
+    def complete(self, prompt: str) -> str:
+        return "".join(self.stream(prompt)).strip()
+
+    def reachable(self) -> tuple[bool, str | None]:
+        """Whether the model server answers (checked at most every 30 s)."""
+        checked, ok, reason = self._reachability
+        if time.monotonic() - checked < 30:
+            return ok, reason
+        import httpx
+
+        try:
+            response = httpx.get(f"{self.base_url}/models", timeout=min(self.timeout_s, 3.0),
+                                 headers={"Authorization": f"Bearer {self.api_key}"})
+            ok, reason = response.status_code < 500, None if response.status_code < 500 else f"HTTP {response.status_code}"
+        except httpx.HTTPError as error:
+            ok, reason = False, f"{type(error).__name__}: {error}"
+        self._reachability = (time.monotonic(), ok, reason)
+        return ok, reason
+
+
+def fenced(passages: list[Passage]) -> str:
+    """The passages, numbered from 1, each fenced so that the model reads it as data."""
+    blocks = []
+    for number, passage in enumerate(passages, start=1):
+        text = passage.text.replace("</utdrag>", "</ utdrag>")  # a document cannot close the fence
+        where = f"{passage.title}" + (f", avsnitt {passage.section}" if passage.section else "")
+        blocks.append(f'<utdrag nr="{number}" källa="{where}">\n{text}\n</utdrag>')
+    return "\n\n".join(blocks)
+
+
+def fill(template: str, **values: str) -> str:
+    """A prompt template with its {placeholders} replaced (plain replacement: passages may hold braces)."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+@dataclass
+class Verified:
+    """What verification made of a generated answer."""
+
+    sentences: list[str] = field(default_factory=list)  # kept, with renumbered markers
+    citations: list[Citation] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    no_answer: bool = False
+
+    @property
+    def total(self) -> int:
+        return len(self.sentences) + len(self.unsupported)
+
+
+class Verifier:
+    """Checks a generated answer sentence by sentence as its text arrives."""
+
+    def __init__(self, retriever: Retriever, passages: list[Passage], language: str, min_support: float) -> None:
+        self.retriever = retriever
+        self.passages = passages
+        self.language = language
+        self.min_support = min_support
+        self.text = ""
+        self.done = 0  # characters of `text` already judged
+        self.numbers: dict[int, int] = {}  # passage number in the prompt -> citation number in the answer
+        self.result = Verified()
+
+    def feed(self, delta: str) -> list[str]:
+        """Add generated text; return the sentences that are complete and supported (to show now)."""
+        self.text += delta
+        return self._judge(final=False)
+
+    def finish(self) -> list[str]:
+        """Judge what is left once the text is complete; return the supported sentences in it."""
+        return self._judge(final=True)
+
+    def _sentences(self, text: str) -> list[str]:
+        """Sentences of generated text, with markers that open a sentence given to the one before."""
+        pieces = [text[s.start:s.end] for s in split_sentences(text, self.language)]
+        merged: list[str] = []
+        for piece in pieces:
+            leading = _LEADING_MARKERS_RE.match(piece)
+            if leading and merged:
+                merged[-1] += " " + leading.group(0).strip()
+                piece = piece[leading.end():].strip()
+            if piece:
+                merged.append(piece)
+        return merged
+
+    def _judge(self, final: bool) -> list[str]:
+        pending = self.text[self.done:]
+        sentences = self._sentences(pending)
+        if not final:
+            sentences = sentences[:-1]  # the last one may still be growing (or gain its markers)
+        shown = []
+        for sentence in sentences:
+            self.done = self.text.index(sentence, self.done) + len(sentence)
+            kept = self._check(sentence.strip())
+            if kept:
+                shown.append(kept)
+        return shown
+
+    def _check(self, sentence: str) -> str | None:
+        if NO_ANSWER in sentence:
+            self.result.no_answer = True
+            return None
+        cited = [int(n) for n in _MARKER_RE.findall(sentence)]
+        known = [n for n in dict.fromkeys(cited) if 1 <= n <= len(self.passages)]
+        bare = _MARKER_RE.sub("", sentence).strip()
+        if (not known or not bare or INSTRUCTION_RE.search(bare)
+                or self.support(bare, known) < self.min_support):
+            self.result.unsupported.append(sentence)
+            return None
+        for number in known:
+            if number not in self.numbers:
+                self.numbers[number] = len(self.numbers) + 1
+                self.result.citations.append(self._citation(self.numbers[number], self.passages[number - 1], bare))
+        renumbered = _MARKER_RE.sub(
+            lambda m: f"[{self.numbers[int(m.group(1))]}]" if int(m.group(1)) in known else "", sentence)
+        renumbered = re.sub(r"\s+([.!?])", r"\1", re.sub(r"\s{2,}", " ", renumbered)).strip()
+        self.result.sentences.append(renumbered)
+        return renumbered
+
+    def support(self, sentence: str, numbers: list[int]) -> float:
+        """Share of the sentence's content words found in the passages it cites."""
+        query = self.retriever.analyze(sentence, self.language)
+        concepts = query.content
+        if not concepts:
+            return 0.0
+        present = frozenset().union(*(self._evidence(self.passages[n - 1]) for n in numbers))
+        return sum(1 for c in concepts if c.match(present) >= 0.5) / len(concepts)
+
+    @staticmethod
+    def _evidence(passage: Passage) -> frozenset[str]:
+        """The terms a passage can support a sentence with: its headings and its sentences, less
+        any sentence that gives instructions (an injection attempt is not evidence)."""
+        terms = set(passage.context_terms)
+        for sentence in passage.sentences:
+            if not INSTRUCTION_RE.search(passage.text[sentence.start - passage.start:sentence.end - passage.start]):
+                terms |= sentence.terms
+        return frozenset(terms)
+
+    def _citation(self, number: int, passage: Passage, sentence: str) -> Citation:
+        """The passage, quoting its sentence closest to the generated one."""
+        query = self.retriever.analyze(sentence, self.language)
+        best = max(passage.sentences, key=lambda s: sum(c.match(s.terms) for c in query.content))
+        quote = passage.text[best.start - passage.start:best.end - passage.start]
+        return Citation(
+            id=number, chunk_id=passage.chunk_id, document_id=passage.document_id, title=passage.title,
+            organisation=passage.organisation, section=best.section, page=best.page, passage=passage.text,
+            quote=quote, start=best.start, end=best.end, score=round(passage.score, 4),
+        )
+
+
+_SPEAKERS = {"sv": ("Användare", "Assistent"), "nb": ("Bruker", "Assistent")}
+
+
+class Generator:
+    """Generative answers: the model writes, the Verifier decides what the reader sees."""
+
+    def __init__(self, model: LanguageModel, prompts: Prompts, retriever: Retriever, composer: Composer,
+                 min_support: float) -> None:
+        self.model = model
+        self.prompts = prompts
+        self.retriever = retriever
+        self.composer = composer
+        self.min_support = min_support
+
+    def rewrite(self, question: str, history: list[dict[str, str]], language: str) -> str | None:
+        """A follow-up rewritten by the model into a question that stands alone; None when the
+        model fails or gives something unusable (the caller then uses its own heuristic)."""
+        turns = [m for m in history if m.get("content", "").strip()][-6:]
+        if not any(m.get("role") == "user" for m in turns):
+            return None
+        user, assistant = _SPEAKERS["sv" if language == "sv" else "nb"]
+        lines = "\n".join(f"{user if m['role'] == 'user' else assistant}: {' '.join(m['content'].split())[:400]}"
+                          for m in turns)
+        try:
+            text = self.model.complete(fill(self.prompts.get("rewrite", language), history=lines, question=question))
+        except LanguageModelError as error:
+            log.warning("The language model could not rewrite a follow-up question (%s); using the heuristic", error)
+            return None
+        line = text.strip().splitlines()[0].strip() if text.strip() else ""
+        return line if 0 < len(line) <= 500 and NO_ANSWER not in line else None
+
+    def stream(self, question: str, retrieval: Retrieval, language: str,
+               extractive: Callable[[], Answer]) -> Iterator[str | Answer]:
+        """Verified sentences as they are written, then the complete Answer. Falls back to the
+        extractive answer (with `fallback_reason`) when the model fails before any sentence is
+        shown or no sentence survives verification; nothing unverified is ever shown."""
+        started = time.perf_counter()
+        if not retrieval.passages or not retrieval.query.concepts:
+            answer = extractive()  # nothing to give the model: the extractive abstention says why
+            answer.mode = "generative"
+            yield from stream_pieces(answer.answer)
+            yield answer
+            return
+        prompt = fill(self.prompts.get("answer", language), passages=fenced(retrieval.passages), question=question)
+        verifier = Verifier(self.retriever, retrieval.passages, language, self.min_support)
+        shown = 0
+        error: LanguageModelError | None = None
+        try:
+            for delta in self.model.stream(prompt):
+                for sentence in verifier.feed(delta):
+                    yield (" " if shown else "") + sentence
+                    shown += 1
+        except LanguageModelError as failure:
+            error = failure
+            log.warning("The language model failed while answering: %s", failure)
+        if error is None:  # a text cut off by a failure is not judged: its last sentence may be half
+            for sentence in verifier.finish():
+                yield (" " if shown else "") + sentence
+                shown += 1
+        verified = verifier.result
+        timings = {**retrieval.timings_ms, "generation": round((time.perf_counter() - started) * 1000, 2)}
+        if verified.sentences:
+            answer = Answer(" ".join(verified.sentences), False, language, citations=verified.citations)
+        elif verified.no_answer and error is None:
+            answer = self.composer.abstention(question, retrieval, language)
+            yield from stream_pieces(answer.answer)
+        else:
+            if error is not None:
+                reason = (f"the language model server failed ({error}); this is the extractive answer. "
+                          "Check that the server at FOUASSIST_LLM_BASE_URL is running")
+            elif verified.unsupported:
+                reason = ("no sentence of the model's answer was supported by the passages it cited; "
+                          "this is the extractive answer")
+            else:
+                reason = "the language model gave an empty answer; this is the extractive answer"
+            answer = extractive()
+            answer.fallback_reason = reason
+            answer.unsupported = list(verified.unsupported)
+            answer.generated_sentences = verified.total
+            answer.timings_ms = {**answer.timings_ms, "generation": timings["generation"]}
+            yield from stream_pieces(answer.answer)
+            yield answer
+            return
+        answer.mode = "generative"
+        answer.unsupported = list(verified.unsupported)
+        answer.generated_sentences = verified.total
+        answer.timings_ms = timings
+        yield answer
+
+
+def load_generator(settings, retriever: Retriever, composer: Composer) -> Generator | None:
+    """The generator the settings ask for, or None when no language model is configured.
+    Missing prompt files stop start-up with a message that names them."""
+    if not settings.llm_base_url:
+        return None
+    model = LanguageModel(settings.llm_base_url, settings.llm_model, 
+                          settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+                          settings.llm_timeout_s, settings.llm_retries)
+    log.info("Generative answers through %s at %s", settings.llm_model, settings.llm_base_url)
+    return Generator(model, Prompts.load(settings.prompts_dir), retriever, composer, settings.llm_min_support)
