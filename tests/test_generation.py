@@ -129,12 +129,17 @@ def test_model_server_down_falls_back_to_extractive_and_health_says_so(tmp_path)
         service.ingest_paths([CORPUS])
         answer = service.ask(QUESTION, mode="generative")
         extractive = service.ask(QUESTION)
-        health = service.health()["llm"]
+        full_health = service.health()
+        health = full_health["llm"]
     finally:
         service.close()
     assert answer.mode == "extractive" and "server failed" in answer.fallback_reason
     assert answer.answer == extractive.answer and answer.citations == extractive.citations
     assert health["configured"] and health["reachable"] is False and health["reason"]
+    from fouassist_ui.render import banner_markdown
+
+    assert "Språkmodellen svarar inte" in banner_markdown(full_health, "sv")  # the interface's banner
+    assert "Språkmodellen svarer ikke" in banner_markdown(full_health, "nb")
 
 
 def test_without_a_model_generative_requests_get_extractive_answers_with_the_reason(corpus_service):

@@ -84,6 +84,9 @@ def banner_markdown(health: dict[str, Any], lang: str) -> str:
         reasons = DENSE_REASONS[lang]
         reason = reasons.get(dense.get("code"), reasons[None]).format(model=dense.get("model") or "–")
         lines.append(words["banner_lexical"].format(reason=reason))
+    llm = health.get("llm") or {}
+    if llm.get("configured") and llm.get("reachable") is False:
+        lines.append(words["banner_llm_down"])
     if health["documents"] == 0:
         lines.append(words["banner_empty"])
     return "\n\n".join(lines)

@@ -38,6 +38,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "feedback_nothing": "Ställ en fråga först – återkopplingen gäller det senaste svaret.",
         "banner_lexical": "⚠ **Semantisk sökning är avstängd.** Svaren bygger enbart på ordsökning "
                           "(med böjningsformer och sammansättningar). Orsak: {reason}.",
+        "banner_llm_down": "⚠ **Språkmodellen svarar inte.** Frågor som ska formuleras av språkmodellen "
+                           "besvaras med citat ur dokumenten tills den är tillbaka.",
         "banner_empty": "⚠ **Inga dokument är indexerade än.** Ladda upp dokument under fliken Dokument.",
         "documents_list": "Indexerade dokument",
         "col_title": "Titel", "col_organisation": "Organisation", "col_date": "Datum", "col_language": "Språk",
@@ -97,6 +99,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "feedback_nothing": "Still et spørsmål først – tilbakemeldingen gjelder det siste svaret.",
         "banner_lexical": "⚠ **Semantisk søk er slått av.** Svarene bygger bare på ordsøk "
                           "(med bøyningsformer og sammensetninger). Årsak: {reason}.",
+        "banner_llm_down": "⚠ **Språkmodellen svarer ikke.** Spørsmål som skal formuleres av språkmodellen, "
+                           "besvares med sitater fra dokumentene til den er tilbake.",
         "banner_empty": "⚠ **Ingen dokumenter er indeksert ennå.** Last opp dokumenter under fanen Dokumenter.",
         "documents_list": "Indekserte dokumenter",
         "col_title": "Tittel", "col_organisation": "Organisasjon", "col_date": "Dato", "col_language": "Språk",
