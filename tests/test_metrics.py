@@ -60,3 +60,28 @@ def test_threshold_gate(tmp_path):
     assert "latency_p95_ms = 60.0 (must be at most 50)" in failures[1]
     report["metrics"]["lexical"] = {"hit_at_5": 0.85, "latency_p95_ms": 40.0}
     assert check([report], thresholds) == []
+
+
+def test_reference_set_is_complete_and_its_gold_quotes_exist(corpus_service):
+    """The default set as the evaluation issue asks for it, with every gold quote in its document."""
+    from collections import Counter
+    from pathlib import Path
+
+    from fouassist.evaluation import load_questions
+
+    questions = load_questions(Path(__file__).resolve().parents[1] / "eval" / "sets" / "default.jsonl")
+    assert len(questions) >= 80 and len({q.id for q in questions}) == len(questions)
+    assert sum(q.language == "nb" for q in questions) >= 25
+    assert sum(not q.answerable for q in questions) >= 15
+    assert {q.split for q in questions} == {"dev", "test"}
+    types = Counter(q.type for q in questions)
+    assert {"paraphrase", "multi_doc", "follow_up", "cross_lingual", "unanswerable"} <= set(types), types
+    texts = {r["source"]: corpus_service.document(r["id"])["text"] for r in corpus_service.documents()}
+    for question in questions:
+        assert question.reference_answer, question.id
+        if question.answerable:
+            assert question.documents and question.gold_quotes, question.id
+            for quote in question.gold_quotes:
+                assert any(metrics.find_spans(texts[d], quote) for d in question.documents), (question.id, quote)
+        else:
+            assert not question.documents and not question.gold_quotes, question.id
