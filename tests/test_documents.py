@@ -175,7 +175,8 @@ def test_scanned_pdf_is_reported_not_indexed(analyzer):
         read_document("skannad.pdf", buffer.getvalue(), analyzer)
 
 
-def test_encrypted_pdf_is_reported(analyzer):
+def encrypted_pdf() -> bytes:
+    """A PDF with real text, encrypted with a password."""
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
@@ -184,8 +185,12 @@ def test_encrypted_pdf_is_reported(analyzer):
     writer.encrypt("hemligt")
     buffer = io.BytesIO()
     writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_encrypted_pdf_is_reported(analyzer):
     with pytest.raises(DocumentError, match="encrypted"):
-        read_document("hemlig.pdf", buffer.getvalue(), analyzer)
+        read_document("hemlig.pdf", encrypted_pdf(), analyzer)
 
 
 @pytest.mark.parametrize(("name", "data", "reason"), [

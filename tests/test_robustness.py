@@ -17,7 +17,7 @@ import pytest
 
 from conftest import CORPUS, MANIFEST, ROOT, Server, make_settings
 from fouassist.service import Service
-from test_documents import pdf_bytes
+from test_documents import encrypted_pdf, pdf_bytes
 
 KEY = "robust-test-key-7f3a"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -108,18 +108,6 @@ def test_request_logs_ids_and_metrics_without_secrets(secured):
 
 
 # -- bad input -------------------------------------------------------------------------------------
-
-def encrypted_pdf() -> bytes:
-    from pypdf import PdfReader, PdfWriter
-
-    writer = PdfWriter()
-    for page in PdfReader(io.BytesIO(pdf_bytes(["Hemlig text om forskning i regionen."]))).pages:
-        writer.add_page(page)
-    writer.encrypt("hemligt")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
 
 def scanned_pdf() -> bytes:
     from PIL import Image

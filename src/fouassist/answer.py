@@ -93,7 +93,7 @@ class Demands:
     def passage_factor(self, passage: Passage) -> float:
         """How far the passage meets the demands (1.0: fully), with its organisation scope."""
         factor = passage.scope
-        if self.kind is not None and not any(self.kind(_text(passage, s)) for s in passage.sentences):
+        if self.kind is not None and not any(self.kind(passage.span_text(s.start, s.end)) for s in passage.sentences):
             factor *= MISSING_TYPE_FACTOR
         for name in self.names:
             if name.match(passage.terms) < 0.5:
@@ -103,8 +103,6 @@ class Demands:
         return factor
 
 
-def _text(passage: Passage, sentence: SentenceSpan) -> str:
-    return passage.text[sentence.start - passage.start:sentence.end - passage.start]
 _SHORT_SENTENCE_WORDS = 4
 
 
@@ -158,7 +156,7 @@ class _Candidate:
 
     @property
     def quote(self) -> str:
-        return self.passage.text[self.start - self.passage.start:self.end - self.passage.start]
+        return self.passage.span_text(self.start, self.end)
 
 
 def topic_of(question: str, concepts: list[Concept], language: str) -> str:
@@ -301,18 +299,21 @@ def _merge_adjacent(candidates: list[_Candidate]) -> list[_Candidate]:
 
 
 def _adjacent(first: _Candidate, second: _Candidate) -> bool:
-    between = first.passage.text[first.end - first.passage.start:second.start - first.passage.start]
+    between = first.passage.span_text(first.end, second.start)
     return not between.strip() and "\n" not in between
 
 
-def _citation(number: int, candidate: _Candidate) -> Citation:
-    passage = candidate.passage
+def cite(number: int, passage: Passage, sentence: SentenceSpan, start: int, end: int, score: float) -> Citation:
+    """Citation [number]: the span start..end of `passage`, in the section and page of `sentence`."""
     return Citation(
         id=number, chunk_id=passage.chunk_id, document_id=passage.document_id, title=passage.title,
-        organisation=passage.organisation, section=candidate.sentence.section, page=candidate.sentence.page,
-        passage=passage.text,
-        quote=candidate.quote, start=candidate.start, end=candidate.end, score=round(candidate.score, 4),
+        organisation=passage.organisation, section=sentence.section, page=sentence.page, passage=passage.text,
+        quote=passage.span_text(start, end), start=start, end=end, score=round(score, 4),
     )
+
+
+def _citation(number: int, candidate: _Candidate) -> Citation:
+    return cite(number, candidate.passage, candidate.sentence, candidate.start, candidate.end, candidate.score)
 
 
 def _source(passage: Passage, sections: list[str], first: _Candidate, lang: str) -> str:

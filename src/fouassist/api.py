@@ -159,6 +159,11 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
         return JSONResponse(status_code=409, content={"message": str(error), "detail": str(error)},
                             headers={"Retry-After": "5"})
 
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, error: NotFound) -> JSONResponse:
+        message = f"no document with id {error}; GET /v1/documents lists them"
+        return JSONResponse(status_code=404, content={"message": message, "detail": message})
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, error: Exception) -> JSONResponse:
         reference = uuid.uuid4().hex[:12]
@@ -200,10 +205,7 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
              responses=errors(401, 404, 422))
     def get_document(document_id: str, service: ServiceDep) -> dict[str, Any]:
         """A document's metadata and its cleaned text (the text that citation offsets point into)."""
-        try:
-            return service.document(document_id)
-        except NotFound:
-            raise HTTPException(404, f"no document with id {document_id}; GET /v1/documents lists them") from None
+        return service.document(document_id)
 
     @app.get("/v1/documents/{document_id}/context", response_model=ContextOut, tags=["documents"],
              dependencies=READ, responses=errors(401, 404, 422))
@@ -212,8 +214,6 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
         """The paragraphs around a span (a citation's start and end), to read a quote in context."""
         try:
             return service.context(document_id, start, end, paragraphs)
-        except NotFound:
-            raise HTTPException(404, f"no document with id {document_id}; GET /v1/documents lists them") from None
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
 
@@ -268,10 +268,7 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     @app.delete("/v1/documents/{document_id}", status_code=204, tags=["documents"], dependencies=WRITE,
                 responses=errors(401, 404, 422))
     def delete_document(document_id: str, service: ServiceDep) -> Response:
-        try:
-            service.delete(document_id)
-        except NotFound:
-            raise HTTPException(404, f"no document with id {document_id}; GET /v1/documents lists them") from None
+        service.delete(document_id)
         return Response(status_code=204)
 
     # -- feedback ------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fouassist.answer import Answer, Citation, Composer, stream_pieces
+from fouassist.analysis import Concept
+from fouassist.answer import Answer, Citation, Composer, cite, stream_pieces
 from fouassist.chunking import split_sentences
 from fouassist.retrieval import Passage, Retrieval, Retriever
 
@@ -158,6 +159,7 @@ class Verifier:
         self.done = 0  # characters of `text` already judged
         self.numbers: dict[int, int] = {}  # passage number in the prompt -> citation number in the answer
         self.result = Verified()
+        self.evidence = [_evidence(passage) for passage in passages]
 
     def feed(self, delta: str) -> list[str]:
         """Add generated text; return the sentences that are complete and supported (to show now)."""
@@ -201,14 +203,15 @@ class Verifier:
         cited = [int(n) for n in _MARKER_RE.findall(sentence)]
         known = [n for n in dict.fromkeys(cited) if 1 <= n <= len(self.passages)]
         bare = _MARKER_RE.sub("", sentence).strip()
+        content = self.retriever.analyze(bare, self.language).content if known and bare else []
         if (not known or not bare or INSTRUCTION_RE.search(bare)
-                or self.support(bare, known) < self.min_support):
+                or self._support(content, known) < self.min_support):
             self.result.unsupported.append(sentence)
             return None
         for number in known:
             if number not in self.numbers:
                 self.numbers[number] = len(self.numbers) + 1
-                self.result.citations.append(self._citation(self.numbers[number], self.passages[number - 1], bare))
+                self.result.citations.append(_closest(self.numbers[number], self.passages[number - 1], content))
         renumbered = _MARKER_RE.sub(
             lambda m: f"[{self.numbers[int(m.group(1))]}]" if int(m.group(1)) in known else "", sentence)
         renumbered = re.sub(r"\s+([.!?])", r"\1", re.sub(r"\s{2,}", " ", renumbered)).strip()
@@ -217,33 +220,29 @@ class Verifier:
 
     def support(self, sentence: str, numbers: list[int]) -> float:
         """Share of the sentence's content words found in the passages it cites."""
-        query = self.retriever.analyze(sentence, self.language)
-        concepts = query.content
-        if not concepts:
+        return self._support(self.retriever.analyze(sentence, self.language).content, numbers)
+
+    def _support(self, content: list[Concept], numbers: list[int]) -> float:
+        if not content:
             return 0.0
-        present = frozenset().union(*(self._evidence(self.passages[n - 1]) for n in numbers))
-        return sum(1 for c in concepts if c.match(present) >= 0.5) / len(concepts)
+        present = frozenset().union(*(self.evidence[n - 1] for n in numbers))
+        return sum(1 for c in content if c.match(present) >= 0.5) / len(content)
 
-    @staticmethod
-    def _evidence(passage: Passage) -> frozenset[str]:
-        """The terms a passage can support a sentence with: its headings and its sentences, less
-        any sentence that gives instructions (an injection attempt is not evidence)."""
-        terms = set(passage.context_terms)
-        for sentence in passage.sentences:
-            if not INSTRUCTION_RE.search(passage.text[sentence.start - passage.start:sentence.end - passage.start]):
-                terms |= sentence.terms
-        return frozenset(terms)
 
-    def _citation(self, number: int, passage: Passage, sentence: str) -> Citation:
-        """The passage, quoting its sentence closest to the generated one."""
-        query = self.retriever.analyze(sentence, self.language)
-        best = max(passage.sentences, key=lambda s: sum(c.match(s.terms) for c in query.content))
-        quote = passage.text[best.start - passage.start:best.end - passage.start]
-        return Citation(
-            id=number, chunk_id=passage.chunk_id, document_id=passage.document_id, title=passage.title,
-            organisation=passage.organisation, section=best.section, page=best.page, passage=passage.text,
-            quote=quote, start=best.start, end=best.end, score=round(passage.score, 4),
-        )
+def _evidence(passage: Passage) -> frozenset[str]:
+    """The terms a passage can support a sentence with: its headings and its sentences, less any
+    sentence that gives instructions (an injection attempt is not evidence)."""
+    terms = set(passage.context_terms)
+    for sentence in passage.sentences:
+        if not INSTRUCTION_RE.search(passage.span_text(sentence.start, sentence.end)):
+            terms |= sentence.terms
+    return frozenset(terms)
+
+
+def _closest(number: int, passage: Passage, content: list[Concept]) -> Citation:
+    """Citation [number] of the passage, quoting its sentence closest to the generated one."""
+    best = max(passage.sentences, key=lambda s: sum(c.match(s.terms) for c in content))
+    return cite(number, passage, best, best.start, best.end, passage.score)
 
 
 _SPEAKERS = {"sv": ("Användare", "Assistent"), "nb": ("Bruker", "Assistent")}
@@ -306,34 +305,31 @@ class Generator:
                 yield (" " if shown else "") + sentence
                 shown += 1
         verified = verifier.result
-        timings = {**retrieval.timings_ms, "generation": round((time.perf_counter() - started) * 1000, 2)}
         if verified.sentences:
-            answer = Answer(" ".join(verified.sentences), False, language, citations=verified.citations)
-        elif verified.no_answer and error is None:
-            answer = self.composer.abstention(question, retrieval, language)
-            yield from stream_pieces(answer.answer)
+            answer = Answer(" ".join(verified.sentences), False, language, citations=verified.citations,
+                            mode="generative")
         else:
-            if error is not None:
-                reason = (f"the language model server failed ({error}); this is the extractive answer. "
-                          "Check that the server at FOUASSIST_LLM_BASE_URL is running")
-            elif verified.unsupported:
-                reason = ("no sentence of the model's answer was supported by the passages it cited; "
-                          "this is the extractive answer")
+            if verified.no_answer and error is None:
+                answer = self.composer.abstention(question, retrieval, language)
+                answer.mode = "generative"
             else:
-                reason = "the language model gave an empty answer; this is the extractive answer"
-            answer = extractive()
-            answer.fallback_reason = reason
-            answer.unsupported = list(verified.unsupported)
-            answer.generated_sentences = verified.total
-            answer.timings_ms = {**answer.timings_ms, "generation": timings["generation"]}
+                answer = extractive()
+                answer.fallback_reason = _fallback_reason(error, verified)
             yield from stream_pieces(answer.answer)
-            yield answer
-            return
-        answer.mode = "generative"
         answer.unsupported = list(verified.unsupported)
         answer.generated_sentences = verified.total
-        answer.timings_ms = timings
+        answer.timings_ms = {**retrieval.timings_ms, **answer.timings_ms,
+                             "generation": round((time.perf_counter() - started) * 1000, 2)}
         yield answer
+
+
+def _fallback_reason(error: LanguageModelError | None, verified: Verified) -> str:
+    if error is not None:
+        return (f"the language model server failed ({error}); this is the extractive answer. "
+                "Check that the server at FOUASSIST_LLM_BASE_URL is running")
+    if verified.unsupported:
+        return "no sentence of the model's answer was supported by the passages it cited; this is the extractive answer"
+    return "the language model gave an empty answer; this is the extractive answer"
 
 
 def load_generator(settings, retriever: Retriever, composer: Composer) -> Generator | None:

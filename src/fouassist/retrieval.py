@@ -75,6 +75,10 @@ class Passage:
     scope: float = 1.0  # SCOPE_PENALTY when the question names other organisations than this one's
     score: float = 0.0  # final ranking score
 
+    def span_text(self, start: int, end: int) -> str:
+        """The text between two offsets into the document text, within this passage."""
+        return self.text[start - self.start:end - self.start]
+
     @property
     def terms(self) -> frozenset[str]:
         found = set(self.context_terms)

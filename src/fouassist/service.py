@@ -37,7 +37,12 @@ _INTERNAL = ("term_df", "text", "pipeline", "status")
 
 
 class NotFound(Exception):
-    pass
+    """No document with this id."""
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    """A document record without its bookkeeping fields."""
+    return {k: v for k, v in record.items() if k not in _INTERNAL}
 
 
 class Busy(Exception):
@@ -205,7 +210,7 @@ class Service:
     # -- documents ------------------------------------------------------------------------------
     def documents(self) -> list[dict[str, Any]]:
         records = sorted(self.catalog.values(), key=lambda r: r["source"])
-        return [{k: v for k, v in r.items() if k not in _INTERNAL} for r in records]
+        return [_public(r) for r in records]
 
     def document(self, document_id: str) -> dict[str, Any]:
         if document_id not in self.catalog:
@@ -309,7 +314,7 @@ class Service:
         outcome = "added" if report.added else "replaced" if report.replaced else "unchanged"
         record = self.catalog.get(document.id) or next(
             (r for r in self.catalog.values() if r["source"] == document.source), {})
-        return outcome, {k: v for k, v in record.items() if k not in _INTERNAL}
+        return outcome, _public(record)
 
     def _ingest(self, document: Document, report: IngestReport) -> None:
         version = self.ingestor.settings.version()
@@ -327,7 +332,7 @@ class Service:
         self.catalog[document.id] = record
         (report.replaced if older or existing else report.added).append(document.source)
         report.chunks += record["chunk_count"]
-        report.documents.append({k: v for k, v in record.items() if k not in _INTERNAL})
+        report.documents.append(_public(record))
 
     def _add_dense_vectors(self, progress: bool) -> None:
         if self.embedder is None:
