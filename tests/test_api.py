@@ -13,7 +13,8 @@ UPLOAD_TEXT = (
 def test_health(client):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["documents"] == 5 and health["chunks"] > 40
-    assert health["dense"] == {"enabled": False, "model": None, "code": "unset",
+    assert health["dense"] == {"enabled": False, "state": "off", "model": None, "code": "unset", "source": None,
+                               "checksum": None,
                                "reason": "no embedding model is configured (FOUASSIST_EMBEDDING_MODEL is empty)"}
     assert health["version"]
 

@@ -7,14 +7,19 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPUS, make_settings
+from fouassist.backends import DENSE
 from fouassist.embedding import load_embedder
 from fouassist.service import Service
-from fouassist.store import DENSE
+from fouassist.store import CHUNKS, ChunkPayload
 from test_documents import pdf_bytes
 
 
-def chunk_payloads(service: Service) -> list[dict]:
-    return [p.payload for p in service.store.scroll_chunks()]
+def chunk_payloads(service: Service) -> list[ChunkPayload]:
+    return [payload for _, payload in service.store.chunks()]
+
+
+def dense_vectors(service: Service) -> list[list[float] | None]:
+    return [p.vectors.get(DENSE) for p in service.store.backend.scroll(CHUNKS, with_vectors=True)]
 
 
 def test_default_corpus_into_a_fresh_index(corpus_service):
@@ -25,12 +30,13 @@ def test_default_corpus_into_a_fresh_index(corpus_service):
     assert len(payloads) == sum(r["chunk_count"] for r in records) == corpus_service.health()["chunks"]
     texts = {r["id"]: corpus_service.document(r["id"])["text"] for r in records}
     for payload in payloads:
-        assert texts[payload["document_id"]][payload["start"]:payload["end"]] == payload["text"]
-        for start, end, *_ in payload["sentences"]:
-            assert payload["start"] <= start < end <= payload["end"]
-    stockholm = [p for p in payloads if p["source"].startswith("003")]
-    assert all(p["section"] for p in stockholm)
-    assert any(p["section"] == "5.1.5" and "forskningstid" in p["text"] for p in stockholm)
+        assert texts[payload.document_id][payload.start:payload.end] == payload.text
+        for sentence in payload.sentences:
+            assert payload.start <= sentence.start < sentence.end <= payload.end
+        assert payload.status == "complete" and payload.first_page is None  # text files have no pages
+    stockholm = [p for p in payloads if p.source.startswith("003")]
+    assert all(p.section for p in stockholm)
+    assert any(p.section == "5.1.5" and "forskningstid" in p.text for p in stockholm)
 
 
 def test_reingest_is_a_no_op_and_changes_replace(tmp_path: Path):
@@ -54,7 +60,7 @@ def test_reingest_is_a_no_op_and_changes_replace(tmp_path: Path):
         assert replaced.replaced == [changed.name] and len(replaced.unchanged) == 4
         records = service.documents()
         assert len(records) == 5 and old_id not in {r["id"] for r in records}
-        assert service.store.count_chunks(old_id) == 0
+        assert service.store.count_chunks(old_id, visible_only=False) == 0
         assert service.health()["chunks"] == sum(r["chunk_count"] for r in records)
 
         changed.unlink()
@@ -62,7 +68,7 @@ def test_reingest_is_a_no_op_and_changes_replace(tmp_path: Path):
         assert pruned.unchanged and len(service.documents()) == 4
         victim = service.documents()[0]["id"]
         service.delete(victim)
-        assert service.store.count_chunks(victim) == 0 and len(service.documents()) == 3
+        assert service.store.count_chunks(victim, visible_only=False) == 0 and len(service.documents()) == 3
         assert service.health()["chunks"] == len(chunk_payloads(service))
     finally:
         service.close()
@@ -84,7 +90,7 @@ def test_bad_files_are_reported_and_the_batch_goes_on(tmp_path: Path, service: S
     failed = dict(report.failed)
     assert set(failed) == {"trasig.pdf", "binar.txt", "okand.xyz"}
     assert "damaged" in failed["trasig.pdf"] and "binary" in failed["binar.txt"] and "unsupported" in failed["okand.xyz"]
-    assert [p["page"] for p in chunk_payloads(service)] == [1]  # one short chunk, starting on page 1
+    assert [(p.first_page, p.last_page) for p in chunk_payloads(service)] == [(1, 3)]  # one short chunk
     answer = service.ask("Vad säger strategin om forskningstid?")
     assert answer.citations[0].quote == "Alla läkare ska få avsatt forskningstid varje vecka."
     assert answer.citations[0].page == 2
@@ -98,10 +104,10 @@ def test_an_interrupted_ingest_is_repaired_on_the_next_start(tmp_path: Path, mon
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # as if Ctrl-C hit between the chunks and the final status
 
-    monkeypatch.setattr(service.store, "update_record", crash)
+    monkeypatch.setattr(service.store, "set_record", crash)
     with pytest.raises(KeyboardInterrupt):
         service.ingest_paths([CORPUS / "003_81549dc504a92b33.txt"])
-    assert service.store.count_chunks() > 4  # the half-written document's chunks are on disk
+    assert service.store.count_chunks(visible_only=False) > 4  # the half-written document's chunks are on disk
     service.close()
     monkeypatch.undo()
 
@@ -123,10 +129,14 @@ def test_dense_vectors_from_a_tiny_local_model(tmp_path: Path, tiny_model: Path)
         report = service.ingest_paths([CORPUS])
         assert report.dense and len(report.added) == 5
         health = service.health()
-        assert health["dense"] == {"enabled": True, "model": str(tiny_model), "reason": None, "code": None}
-        assert service.store.dense_config() == (str(tiny_model), 32)
-        point = next(service.store.scroll_chunks(with_vectors=True))
-        assert len(point.vector[DENSE]) == 32
+        assert health["dense"]["enabled"] is True and health["dense"]["state"] == "ready"
+        assert health["dense"]["model"] == str(tiny_model) and health["dense"]["reason"] is None
+        assert health["dense"]["source"] == f"local directory {tiny_model}" and len(health["dense"]["checksum"]) == 64
+        meta = service.store.meta()
+        assert meta.dense_model == f"{tiny_model}@{health['dense']['checksum'][:12]}" and meta.dense_dimension == 32
+        assert all(r["dense_model"] == meta.dense_model for r in service.documents())
+        vectors = dense_vectors(service)
+        assert len(vectors) == 62 and all(len(v) == 32 for v in vectors)
         result = service.retrieve("Vad säger strategin om forskningstid?", top_k=5)
         assert "embedding" in result.timings_ms
         assert any(p.section == "5.1.5" for p in result.passages)
@@ -143,19 +153,23 @@ def test_missing_model_means_lexical_only_and_a_later_run_adds_dense_vectors(tmp
         dense = lexical.health()["dense"]
         assert dense["enabled"] is False and dense["model"] == str(missing)
         assert "does not exist" in dense["reason"] and dense["code"] == "missing"
-        assert lexical.store.dense_config() == (None, None)
+        assert lexical.store.meta().dense_model is None and dense_vectors(lexical) == [None] * 62
         assert lexical.ask("Vad säger strategin om forskningstid?").citations
     finally:
         lexical.close()
 
     upgraded = Service(make_settings(data, embedding_model=str(tiny_model)))
     try:
-        assert upgraded.health()["dense"]["code"] == "index"  # not until the vectors are there
+        assert upgraded.embedder() is not None  # the model has loaded (in the background)
+        dense = upgraded.health()["dense"]
+        assert dense["code"] == "index" and dense["enabled"] is False  # not until the vectors are there
+        assert "run `fouassist ingest`" in dense["reason"]
         report = upgraded.ingest_paths([CORPUS])
         assert len(report.unchanged) == 5
         assert upgraded.health()["dense"]["enabled"] is True
-        vectors = [p.vector for p in upgraded.store.scroll_chunks(with_vectors=True)]
-        assert vectors and all(len(v[DENSE]) == 32 for v in vectors)
+        assert report.embedded == 62
+        vectors = dense_vectors(upgraded)
+        assert vectors and all(len(v) == 32 for v in vectors)
         assert len(vectors) == upgraded.health()["chunks"]
     finally:
         upgraded.close()
@@ -166,8 +180,9 @@ def test_a_hub_model_fails_fast_without_network(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
     started = time.monotonic()
-    embedder, status = load_embedder("intfloat/multilingual-e5-small", query_prefix=None, passage_prefix=None,
-                                     batch_size=8, device="cpu", hub_timeout_s=2)
+    settings = make_settings(tmp_path / "data", embedding_model="intfloat/multilingual-e5-base", hub_timeout_s=2,
+                             model_cache_dir=tmp_path / "models")
+    embedder, status = load_embedder(settings)
     elapsed = time.monotonic() - started
     assert embedder is None and status.enabled is False
     assert "cannot be reached" in status.reason

@@ -1,47 +1,57 @@
-"""The in-memory search of embedded mode gives what Qdrant's own query gives."""
+"""The two engines agree, and several processes over one Qdrant server stay correct.
 
+No Qdrant server can run here. qdrant-client's local mode implements the server's API, so the
+same hybrid queries run on Qdrant Edge (the embedded default) and on the server path over local
+mode must give the same ranking (allowing for ties). Two `Service` objects sharing one client
+keep separate state, the way two processes share a server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
+from qdrant_client import QdrantClient
 
-from conftest import CORPUS, make_settings
-from fouassist.service import Service
-from fouassist.store import SearchFilters
+from conftest import CORPUS, free_port, make_settings
+from fouassist.api import create_app
+from fouassist.backends import EdgeBackend, ServerBackend
+from fouassist.embedding import ModelStatus
+from fouassist.service import Models, Service, load_models
+from fouassist.store import IndexLayoutError, SearchFilters
 
 QUERIES = ["forskningstid", "samarbeid med industrien", "hälsodata för forskning", "Helse Midt-Norge handlingsplan",
-           "kollektivtrafik", "innovationsmotor Västerbotten"]
+           "kollektivtrafik", "innovationsmotor Västerbotten", "kliniska studier och patientmedverkan"]
 FILTERS = [None, SearchFilters(languages=["sv"]), SearchFilters(date_from="2024-01-01"),
-           SearchFilters(organisations=["Region Stockholm"])]
+           SearchFilters(organisations=["Region Stockholm"]),
+           SearchFilters(date_from="2023-01-01", date_to="2025-12-31", languages=["sv", "nb"])]
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory, tiny_model):
-    data = tmp_path_factory.mktemp("store") / "data"
-    fast = Service(make_settings(data, embedding_model=str(tiny_model)))
-    fast.ingest_paths([CORPUS])
-    fast.close()
-    slow = Service(make_settings(data, embedding_model=str(tiny_model), in_memory_search=False))
-    slow_hits = {}
-    try:
-        assert slow.store.memory is None
-        for query in QUERIES:
-            sparse = slow.retriever.sparse_vector(slow.retriever.analyze(query))
-            dense = slow.embedder.embed_query(query)
-            for number, filters in enumerate(FILTERS):
-                for mode, vectors in (("sparse", (sparse, None)), ("dense", (None, dense)), ("hybrid", (sparse, dense))):
-                    slow_hits[query, number, mode] = slow.store.search(*vectors, filters, None, 20)
-    finally:
-        slow.close()
-    fast = Service(make_settings(data, embedding_model=str(tiny_model)))
-    yield fast, slow_hits
-    fast.close()
+def engines(tmp_path_factory, tiny_model):
+    """The corpus in Qdrant Edge and in qdrant-client's local mode, with the same tiny model."""
+    root = tmp_path_factory.mktemp("engines")
+    settings = make_settings(root / "edge", embedding_model=str(tiny_model))
+    models = load_models(settings)
+    edge = Service(settings, models)
+    server = Service(make_settings(root / "server", embedding_model=str(tiny_model)), models,
+                     backend=ServerBackend(QdrantClient(path=str(root / "local-mode")), "fouassist"))
+    for service in (edge, server):
+        report = service.ingest_paths([CORPUS])
+        assert len(report.added) == 5 and report.embedded + report.chunks >= 62
+    yield edge, server
+    edge.close()
+    server.close()
 
 
 def tie_groups(hits) -> list[list[str]]:
-    """Ids grouped by equal score, best first; the order within a group is any implementation's."""
-    ordered = sorted(hits, key=lambda h: -h.score)
+    """Ids grouped by equal score, best first; the order within a group is any engine's."""
     groups: list[list] = []
-    for hit in ordered:
+    for hit in sorted(hits, key=lambda h: -h.score):
         if groups and abs(hit.score - groups[-1][-1].score) <= 1e-4 * max(1.0, abs(hit.score)):
             groups[-1].append(hit)
         else:
@@ -49,41 +59,139 @@ def tie_groups(hits) -> list[list[str]]:
     return [sorted(h.id for h in group) for group in groups]
 
 
-def test_memory_search_matches_qdrants_query(services):
-    fast, slow_hits = services
-    assert fast.store.memory is not None and len(fast.store.memory) == fast.health()["chunks"]
+def test_edge_is_the_embedded_engine(engines):
+    edge, server = engines
+    assert isinstance(edge.store.backend, EdgeBackend) and isinstance(server.store.backend, ServerBackend)
+    assert (edge.settings.index_path / "edge_config.json").is_file()
+    assert edge.store.count_chunks() == server.store.count_chunks() == 62
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense", "hybrid"])
+def test_edge_and_server_rank_alike(engines, mode):
+    edge, server = engines
     compared = 0
-    for (query, number, mode), expected in slow_hits.items():
-        if mode == "hybrid" and any(len(g) > 1 for m in ("sparse", "dense") for g in tie_groups(slow_hits[query, number, m])):
-            continue  # reciprocal rank fusion of tied ranks depends on how each engine orders ties
-        sparse = fast.retriever.sparse_vector(fast.retriever.analyze(query))
-        dense = fast.embedder.embed_query(query)
-        vectors = {"sparse": (sparse, None), "dense": (None, dense), "hybrid": (sparse, dense)}[mode]
-        got = fast.store.search(*vectors, FILTERS[number], None, 20)
-        assert len(got) == len(expected)
-        assert [h.score for h in got] == pytest.approx([h.score for h in expected], rel=1e-3, abs=1e-5)
-        # The same documents with the same scores; only near-ties at the cut may differ.
-        scores, cut = {h.id: h.score for h in expected}, expected[-1].score if expected else 0.0
-        for hit in got:
-            assert hit.score == pytest.approx(scores.get(hit.id, cut), rel=1e-3, abs=1e-5), (query, number, mode)
-        reference = {h.id: h.payload for h in expected}
-        for hit in got:
-            assert hit.id not in reference or hit.payload == reference[hit.id]
-        compared += 1
-    assert compared >= len(slow_hits) * 2 // 3
+    for query in QUERIES:
+        analyzed = edge.retriever.analyze(query)
+        sparse = edge.retriever.sparse_vector(analyzed) if mode != "dense" else None
+        dense = edge.embedder().embed_query(query) if mode != "sparse" else None
+        for filters in FILTERS:
+            plan = edge.store.plan(sparse, dense, filters, limit=15, candidates=30, dense_weight=1.5)
+            got, expected = edge.store.search(plan), server.store.search(plan)
+            assert len(got) == len(expected), (query, filters, mode)
+            assert [h.score for h in got] == pytest.approx([h.score for h in expected], rel=1e-3, abs=1e-5)
+            # The same points in the same tie groups; only the last group may be cut differently.
+            got_groups, expected_groups = tie_groups(got), tie_groups(expected)
+            assert got_groups[:-1] == expected_groups[:-1], (query, filters, mode)
+            for hit in got:
+                twin = next((h for h in expected if h.id == hit.id), None)
+                assert twin is None or twin.payload == hit.payload
+            if filters is not None and filters.languages == ["sv"]:
+                assert all(h.payload.language == "sv" for h in got)
+            if filters is not None and filters.organisations:
+                assert got and all(h.payload.organisation == "Region Stockholm" for h in got)
+            compared += bool(got)
+    assert compared >= len(QUERIES) * len(FILTERS) * 3 // 4  # most combinations find something
 
 
-def test_memory_index_follows_deletes_and_replacements(tmp_path: Path):
+def test_edge_answers_like_the_server_path(engines):
+    edge, server = engines
+    for question in ("Vad säger strategin om forskningstid?", "Hva sier planen om samarbeid med industrien?"):
+        a, b = edge.ask(question), server.ask(question)
+        assert a.answer == b.answer and [c.start for c in a.citations] == [c.start for c in b.citations]
+
+
+def test_an_index_of_the_old_layout_is_detected_and_never_read(tmp_path: Path):
+    old = tmp_path / "data" / "qdrant"
+    (old / "collection" / "fouassist_documents").mkdir(parents=True)
+    (old / "meta.json").write_text('{"collections": {}, "aliases": {}}')
+    with pytest.raises(IndexLayoutError, match="ingest --reset"):
+        Service(make_settings(tmp_path / "data"))
+
+
+def test_a_store_without_fouassist_metadata_is_refused(tmp_path: Path):
+    client = QdrantClient(path=str(tmp_path / "foreign"))
+    backend = ServerBackend(client, "fouassist")
+    from fouassist.backends import Point
+
+    backend.upsert([Point("00000000-0000-0000-0000-000000000001", {"something": "else"})])
+    with pytest.raises(IndexLayoutError, match="ingest --reset"):
+        Service(make_settings(tmp_path / "data"), Models(None, ModelStatus(False, None, code="unset")), backend=backend)
+    client.close()
+
+
+class _Uvicorn:
+    """A real uvicorn server for one service, in a thread, on a loopback port."""
+
+    def __init__(self, service: Service) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        config = uvicorn.Config(create_app(service), host="127.0.0.1", port=int(self.url.rsplit(":", 1)[1]),
+                                log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def test_two_processes_sharing_a_server_see_each_others_changes(tmp_path: Path):
+    client = QdrantClient(path=str(tmp_path / "shared-server"))
+    refresh = 0.5
+    one = Service(make_settings(tmp_path / "one", catalog_refresh_s=refresh),
+                  backend=ServerBackend(client, "fouassist"))
+    two = Service(make_settings(tmp_path / "two", catalog_refresh_s=refresh),
+                  backend=ServerBackend(client, "fouassist"))
+    servers = [_Uvicorn(one), _Uvicorn(two)]
+    try:
+        one.ingest_paths([CORPUS])
+        time.sleep(refresh + 0.1)
+        with httpx.Client(base_url=servers[0].url, timeout=30) as first, \
+                httpx.Client(base_url=servers[1].url, timeout=30) as second:
+            assert second.get("/health").json()["documents"] == 5
+            text = ("Zebraforskning i regionen. Regionen avsätter tre miljoner kronor per år till zebraforskning "
+                    "vid universitetssjukhuset, med start hösten 2026.")
+            uploaded = first.post("/v1/documents", json={"title": "Zebraplan", "text": text,
+                                                         "metadata": {"organisation": "Region Zebra"}})
+            assert uploaded.status_code == 201, uploaded.text
+            document_id = uploaded.json()["id"]
+            time.sleep(refresh + 0.1)
+            answer = second.post("/v1/ask", json={"question": "Hur mycket satsas på zebraforskning?"}).json()
+            assert not answer["abstained"] and answer["citations"][0]["document_id"] == document_id
+            citation = answer["citations"][0]
+            opened = second.get(f"/v1/documents/{document_id}")
+            assert opened.status_code == 200 and opened.json()["text"].startswith("Zebraforskning")
+            context = second.get(f"/v1/documents/{document_id}/context",
+                                 params={"start": citation["start"], "end": citation["end"]})
+            assert context.status_code == 200 and "tre miljoner" in context.json()["text"]
+            assert first.delete(f"/v1/documents/{document_id}").status_code == 204
+            time.sleep(refresh + 0.1)
+            for _ in range(3):
+                after = second.post("/v1/ask", json={"question": "Hur mycket satsas på zebraforskning?"}).json()
+                assert all(c["document_id"] != document_id for c in after["citations"] + after["closest"])
+            assert second.get(f"/v1/documents/{document_id}").status_code == 404
+            assert second.get("/health").json()["documents"] == 5
+    finally:
+        for server in servers:
+            server.stop()
+        one.close()
+        two.close()
+
+
+def test_deleted_documents_vanish_and_come_back_with_a_new_ingest(tmp_path: Path):
     service = Service(make_settings(tmp_path / "data"))
     try:
         service.ingest_paths([CORPUS])
-        memory = service.store.memory
         stockholm = next(r["id"] for r in service.documents() if r["source"].startswith("003"))
         service.delete(stockholm)
-        assert len(memory) == service.health()["chunks"]
+        assert service.store.count_chunks() == service.health()["chunks"] == 62 - 42
         assert all(p.document_id != stockholm for p in service.retrieve("forskningstid", top_k=10).passages)
         service.ingest_paths([CORPUS])
-        assert len(memory) == service.health()["chunks"]
+        assert service.store.count_chunks() == service.health()["chunks"] == 62
         assert "5.1.5" in [p.section for p in service.retrieve("forskningstid", top_k=3).passages]
     finally:
         service.close()

@@ -57,6 +57,11 @@ def chunk_context(title: str, organisation: str | None, heading_path: list[str])
     return "\n".join(p for p in (title, organisation or "", *heading_path) if p)
 
 
+def embedding_text(title: str, organisation: str | None, heading_path: list[str], text: str) -> str:
+    """What the dense model reads of a chunk: its context, then its text."""
+    return f"{chunk_context(title, organisation, heading_path)}\n{text}"
+
+
 @lru_cache(maxsize=4)
 def _punkt(language: str):
     """NLTK's Punkt sentence model for Swedish or Norwegian, from llama-index's bundled data."""

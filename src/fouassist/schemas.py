@@ -159,11 +159,13 @@ class PassageOut(BaseModel):
     section: str | None
     heading_path: list[str]
     page: int | None
+    last_page: int | None
     text: str
     start: int
     end: int
     score: float
     coverage: float = Field(description="Share of the query's content words (weighted by rarity) in the passage.")
+    dense: float = Field(description="Cosine similarity of the passage to the query (0 without dense search).")
 
     @classmethod
     def of(cls, passage: Passage) -> PassageOut:
@@ -177,10 +179,14 @@ class RetrieveResponse(BaseModel):
 
 class DenseHealth(BaseModel):
     enabled: bool
+    state: Literal["loading", "ready", "off"] = Field(description="loading: the model loads in the background "
+                                                                 "and questions wait for it.")
     model: str | None
     reason: str | None
-    code: str | None = Field(None, description="Why dense search is off: unset, missing, broken, offline, "
-                                                 "download_failed or index.")
+    code: str | None = Field(None, description="Why dense search is off: loading, unset, missing, broken, "
+                                                 "offline, download_failed or index.")
+    source: str | None = Field(None, description="Where the model's weights came from.")
+    checksum: str | None = Field(None, description="sha256 of the model's files; the index records it.")
 
 
 class LanguageModelHealth(BaseModel):
@@ -198,6 +204,7 @@ class HealthResponse(BaseModel):
     dense: DenseHealth
     llm: LanguageModelHealth
     version: str
+    catalog_version: int = Field(description="Moves with every change of the index's documents.")
     ui: Literal["ready", "starting", "off", "failed"] = "off"
 
 

@@ -8,60 +8,83 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from tqdm import tqdm
+from typing import Any, Generic, TypeVar
 
 from fouassist import __version__
-from fouassist.analysis import Analyzer, Vocabulary
+from fouassist.analysis import Analyzer
 from fouassist.answer import Answer, AnswerSettings, Composer, stream_pieces
+from fouassist.backends import SearchBackend, open_backend
+from fouassist.catalog import CatalogWatch
 from fouassist.config import Settings
-from fouassist.documents import Document, DocumentError, load_manifest, read_document, read_file
+from fouassist.documents import Document, DocumentError, content_id, load_manifest, read_document
 from fouassist.embedding import Embedder, ModelStatus, load_embedder, load_reranker
 from fouassist.feedback import FeedbackStore
 from fouassist.generation import Generator, load_generator
 from fouassist.ingestion import ChunkSettings, IngestReport, Ingestor
+from fouassist.progress import progress_bar
 from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_glossary
-from fouassist.store import IndexStore, SearchFilters, open_client
+from fouassist.store import DocumentRecord, IndexLayoutError, IndexStore, SearchFilters, legacy_index
 
 log = logging.getLogger(__name__)
-
-# Record fields that are bookkeeping, not metadata to show.
-_INTERNAL = ("term_df", "text", "pipeline", "status")
+T = TypeVar("T")
 
 
 class NotFound(Exception):
     """No document with this id."""
 
 
-def _public(record: dict[str, Any]) -> dict[str, Any]:
-    """A document record without its bookkeeping fields."""
-    return {k: v for k, v in record.items() if k not in _INTERNAL}
-
-
 class Busy(Exception):
-    """Another process is writing to the index."""
+    """Another writer holds the index."""
+
+
+class Background(Generic[T]):
+    """A value made in a thread of its own (a model, the glossary); `get` waits for it."""
+
+    def __init__(self, name: str, make: Callable[[], T]) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(make,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, make: Callable[[], T]) -> None:
+        try:
+            self._value = make()
+        except BaseException as error:  # reported by get(), in the thread that needs the value
+            self._error = error
+
+    @property
+    def ready(self) -> bool:
+        return not self._thread.is_alive()
+
+    def get(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
 
 
 class _WriteLock:
     """One writer at a time: a thread lock within the process and, across processes that share
-    the data directory (several CLIs against one Qdrant server), a lock file beside it."""
+    the data directory, a lock file beside the index. A writer waits at most `wait_s`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wait_s: float) -> None:
         self.path = path
+        self.wait_s = wait_s
         self.thread_lock = threading.Lock()
 
     def locked(self) -> bool:
         return self.thread_lock.locked()
 
     def __enter__(self) -> None:
-        self.thread_lock.acquire()
+        if not self.thread_lock.acquire(timeout=self.wait_s):
+            raise Busy(f"another change to the index is under way and did not finish within {self.wait_s:g} s; "
+                       "try again shortly")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = self.path.open("a+")
         try:
@@ -88,114 +111,97 @@ class Models:
 
 
 def load_models(settings: Settings) -> Models:
-    embedder, status = load_embedder(
-        settings.embedding_model,
-        query_prefix=settings.embedding_query_prefix,
-        passage_prefix=settings.embedding_passage_prefix,
-        batch_size=settings.embedding_batch_size,
-        device=settings.embedding_device,
-        hub_timeout_s=settings.hub_timeout_s,
-    )
+    embedder, status = load_embedder(settings)
     reranker, _ = load_reranker(settings.reranker_model, device=settings.embedding_device,
-                                hub_timeout_s=settings.hub_timeout_s)
+                                hub_timeout_s=settings.hub_timeout_s, cache_dir=settings.model_cache_dir)
     return Models(embedder, status, reranker)
 
 
 class Service:
-    def __init__(self, settings: Settings, models: Models | None = None) -> None:
+    """Built from settings; tests may pass the models and the backend (several services over
+    one Qdrant client behave like processes sharing a server)."""
+
+    def __init__(self, settings: Settings, models: Models | None = None, backend: SearchBackend | None = None) -> None:
         self.settings = settings
         self.analyzer = Analyzer()
-        # The lemma and word-frequency tables take a second or two to load; they load while the
-        # index opens, and the first question waits for them.
-        self._language_ready = False
-        self._language_data = threading.Thread(target=self._load_language_data, name="language-data", daemon=True)
-        self._language_data.start()
-        self.models = models or load_models(settings)
-        self.embedder = self.models.embedder
-        self.store = IndexStore(
-            open_client(settings.qdrant_url, settings.qdrant_path,
-                        settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None),
-            settings.collection,
-            embedded=not settings.qdrant_url,
-            shards=settings.qdrant_shards,
-            replicas=settings.qdrant_replicas,
-            in_memory_search=settings.in_memory_search,
-            snapshot=settings.data_dir / "memory-index.npz",
-        )
-        self.store.ensure(self.embedder.name if self.embedder else None,
-                          self.embedder.dimension if self.embedder else None)
-        self.ingestor = Ingestor(self.analyzer, self.embedder, self.store, ChunkSettings(
+        # The lemma tables and the models take seconds to load: they load while the index opens,
+        # and the first question (or write) waits for them.
+        self.glossary = Background("language-data", lambda: _load_language_data(self.analyzer))
+        self.models: Background[Models] = Background("models", lambda: models or load_models(settings))
+        legacy = legacy_index(settings.data_dir)
+        if legacy is not None and not settings.qdrant_url and backend is None:
+            raise IndexLayoutError(
+                f"{legacy} holds an index made by an older fouassist (qdrant-client's local mode), which this "
+                "version does not read; run `fouassist ingest --reset` to rebuild the index from the documents "
+                "(upload again any document that was uploaded rather than ingested from a folder)")
+        self.store = IndexStore(backend or open_backend(
+            settings.qdrant_url, settings.index_path, settings.collection,
+            settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+            settings.qdrant_shards, settings.qdrant_replicas))
+        self.ingestor = Ingestor(self.analyzer, None, self.store, ChunkSettings(
             settings.chunk_target_chars, settings.chunk_max_chars, settings.chunk_min_chars,
-            settings.bm25_k1, settings.bm25_b, settings.bm25_avg_terms,
-        ))
-        self.vocabulary = Vocabulary()
+            settings.bm25_k1, settings.bm25_b, settings.bm25_avg_terms))
+        self.watch = CatalogWatch(self.store, self.analyzer, settings.catalog_refresh_s)
         self.retriever = Retriever(
-            self.analyzer, self.store, None, self.vocabulary, {},
-            RetrievalSettings(settings.candidates, settings.diversity_decay, settings.rank_weight),
-            reranker=self.models.reranker,
-        )
+            self.analyzer, self.store, self.watch.current, self.glossary.get, self.embedder,
+            RetrievalSettings(settings.candidates, settings.diversity_decay, settings.rrf_dense_weight,
+                              settings.rrf_sparse_weight, settings.coverage_weight, settings.dense_weight,
+                              settings.fused_weight),
+            reranker=_LazyReranker(self.models))
         self.composer = Composer(self.retriever, AnswerSettings(
             settings.abstain_min_coverage, settings.quote_min_coverage, settings.max_quotes,
-            settings.max_documents_in_answer,
-        ))
+            settings.max_documents_in_answer))
         self.generator: Generator | None = load_generator(settings, self.retriever, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
-        self._write_lock = _WriteLock(settings.data_dir / "write.lock")
-        self.catalog: dict[str, dict[str, Any]] = {}
+        self._write_lock = _WriteLock(settings.data_dir / "write.lock", settings.write_wait_s)
         try:
             with self._write_lock:
-                removed = self.ingestor.repair()
-                if removed:
-                    log.warning("Repaired the index: removed %d unfinished document(s)", len(removed))
-                self._reload()
+                if self.store.repair():
+                    self.watch.reload()
         except Busy:  # another process is writing; what it leaves half done is its own to finish
             log.info("Another process is writing to the index; not checking it for unfinished documents now")
-            self._reload()
 
     # -- state ----------------------------------------------------------------------------------
-    def _load_language_data(self) -> None:
-        try:
-            self._glossary = load_glossary(self.analyzer)  # lemmatizes its entries: loads simplemma, wordfreq
-            self.analyzer.detect_language("Vad säger strategin? Hva sier planen?")
-        except Exception:
-            log.exception("The sv/nb glossary could not be loaded; questions are not widened across languages")
-            self._glossary = {}
+    def embedder(self) -> Embedder | None:
+        return self.models.get().embedder
 
-    def _ready(self) -> None:
-        if not self._language_ready:
-            self._language_data.join()
-            self.retriever.glossary = self._glossary
-            self._language_ready = True
+    @property
+    def catalog(self):
+        return self.watch.current()
 
-    def _reload(self) -> None:
-        """Re-read the catalog of complete documents and what follows from it."""
-        records = [r for r in self.store.all_records() if r.get("status") == "complete"]
-        vocabulary = Vocabulary()
-        for record in records:
-            vocabulary.add(record["language"], record.get("chunk_count", 0), record.get("term_df", {}))
-        self.vocabulary = self.retriever.vocabulary = vocabulary
-        self.catalog = {r["id"]: r for r in records}
-        self.retriever.set_documents(records)
-        model, _ = self.store.dense_config()
-        dense_ready = self.embedder is not None and model == self.embedder.name
-        self.retriever.embedder = self.embedder if dense_ready else None
-
-    def dense_status(self) -> ModelStatus:
-        status = self.models.embedder_status
-        if status.enabled and self.retriever.embedder is None:
-            return ModelStatus(False, status.model, "the index has no dense vectors from this model yet; "
-                               "run `fouassist ingest` to add them", status.dimension, code="index")
-        return status
+    def dense_status(self) -> dict[str, Any]:
+        """Whether dense search is on, and if not why; `state` is loading while the model loads."""
+        if not self.models.ready:
+            return {"enabled": False, "state": "loading", "model": self.settings.embedding_model or None,
+                    "reason": "the embedding model is loading; questions wait for it", "code": "loading"}
+        status = self.models.get().embedder_status
+        embedder = self.embedder()
+        found = {"enabled": status.enabled, "state": "ready" if status.enabled else "off", "model": status.model,
+                 "reason": status.reason, "code": status.code, "source": status.source, "checksum": status.checksum}
+        if embedder is None:
+            return found
+        catalog = self.catalog
+        if catalog.records and catalog.dense_model != embedder.identity:
+            made_by = catalog.dense_model or "no model"
+            return {**found, "enabled": False, "state": "off", "code": "index",
+                    "reason": f"the index's dense vectors were made by {made_by}, not by {embedder.identity}; "
+                              "run `fouassist ingest` to embed the documents again (the files are not re-read)"}
+        missing = sum(1 for r in catalog.records.values() if r.dense_model != embedder.identity)
+        if missing:
+            found["reason"] = (f"{missing} document(s) have no dense vectors yet (ingested while the model was "
+                               "off); run `fouassist ingest` to add them")
+        return found
 
     def health(self, check_model: bool = True) -> dict[str, Any]:
-        dense = self.dense_status()
+        catalog = self.catalog
         return {
             "status": "ok",
-            "documents": len(self.catalog),
-            "chunks": sum(r.get("chunk_count", 0) for r in self.catalog.values()),
-            "dense": {"enabled": dense.enabled, "model": dense.model, "reason": dense.reason, "code": dense.code},
+            "documents": len(catalog.records),
+            "chunks": catalog.chunks,
+            "dense": self.dense_status(),
             "llm": self.llm_status(check_model),
             "version": __version__,
+            "catalog_version": catalog.version,
         }
 
     def llm_status(self, check: bool = True) -> dict[str, Any]:
@@ -209,14 +215,14 @@ class Service:
 
     # -- documents ------------------------------------------------------------------------------
     def documents(self) -> list[dict[str, Any]]:
-        records = sorted(self.catalog.values(), key=lambda r: r["source"])
-        return [_public(r) for r in records]
+        return [r.public() for r in self.catalog.sorted()]
 
     def document(self, document_id: str) -> dict[str, Any]:
-        if document_id not in self.catalog:
+        """A complete document's metadata and its cleaned text."""
+        record = self.store.record(document_id) if document_id in self.catalog.records else None
+        if record is None or record.status != "complete":
             raise NotFound(document_id)
-        record = self.store.record(document_id) or {}
-        return {k: v for k, v in record.items() if k not in ("term_df", "pipeline", "status")}
+        return {**record.public(), "text": record.text}
 
     def context(self, document_id: str, start: int, end: int, paragraphs: int = 2) -> dict[str, Any]:
         """The paragraphs around a span of a document, so a reader can check a quote in context."""
@@ -240,61 +246,69 @@ class Service:
 
     def delete(self, document_id: str) -> None:
         with self._write_lock:
-            if document_id not in self.catalog:
+            if document_id not in self.watch.reload().records:
                 raise NotFound(document_id)
             self._remove(document_id)
-            self._reload()
+            self.store.bump()
+            self.watch.reload()
 
     def _remove(self, document_id: str) -> None:
-        self.store.update_record(document_id, status="deleting")
-        self.catalog.pop(document_id, None)  # stop citing it before its chunks go
+        self.store.set_chunk_status(document_id, "deleting")  # no search sees it from here on
+        self.store.set_record(document_id, status="deleting")
         self.store.delete_chunks(document_id)
         self.store.delete_record(document_id)
 
     # -- ingestion -------------------------------------------------------------------------------
-    def _manifest(self) -> dict:
-        return load_manifest(self.settings.manifest)
-
     def ingest_paths(self, paths: Iterable[Path], reset: bool = False, prune: bool = False,
                      progress: bool = False) -> IngestReport:
         """Ingest files and folders; a bad file is reported and skipped, the rest goes on."""
         started = time.perf_counter()
-        report = IngestReport(dense=self.embedder is not None)
-        files = _expand(paths, report)
-        manifest = self._manifest()
+        files, failed = _expand(paths)
+        report = IngestReport(failed=failed)
+        manifest = load_manifest(self.settings.manifest)
         with self._write_lock:
             if reset:
-                self.store.reset(self.embedder.name if self.embedder else None,
-                                 self.embedder.dimension if self.embedder else None)
-                self._reload()
-            self._add_dense_vectors(progress)
+                self.store.reset()
+            self.watch.reload()
+            report.embedded = self._prepare_dense(progress)
+            records = dict(self.watch.catalog.records)  # this run's view; readers keep theirs until the reload
+            report.dense = self.ingestor.embedder is not None
             sources = set()
-            bar = tqdm(total=len(files), unit="doc", desc="Ingesting", disable=not progress)
-            with bar:
+            with progress_bar(progress, len(files), "Ingesting", "doc") as bar:
                 for path in files:
                     bar.set_postfix_str(path.name[-30:])
                     try:
-                        document = read_file(path, self.analyzer, manifest)
+                        data = path.read_bytes()
+                        if self._unchanged(content_id(data), records):
+                            report.unchanged.append(path.name)
+                            sources.add(path.name)
+                        else:
+                            document = read_document(path.name, data, self.analyzer, manifest)
+                            sources.add(document.source)
+                            self._ingest(document, report, records)
+                            self.store.bump()  # readers (here and elsewhere) pick it up within the refresh interval
                     except DocumentError as error:
                         log.warning("Skipped %s", error)
                         report.failed.append((error.source, error.reason))
-                    else:
-                        sources.add(document.source)
-                        self._ingest(document, report)
+                    except OSError as error:
+                        report.failed.append((path.name, f"the file cannot be read ({error.strerror}); "
+                                                         "check its permissions"))
                     bar.update(1)
             if prune:
-                for record in list(self.catalog.values()):
-                    if record["source"] not in sources:
-                        self._remove(record["id"])
-            self._reload()
-            if report.added or report.replaced or prune:
-                self.store.save_memory()
+                for record in list(records.values()):
+                    if record.source not in sources:
+                        self._remove(record.id)
+            if prune or reset:
+                self.store.bump()
+            if report.chunks >= 1000:
+                self.store.optimize()
+            self.watch.reload()
         report.seconds = time.perf_counter() - started
         return report
 
     def ingest_bytes(self, name: str, data: bytes, title: str | None = None) -> tuple[str, dict[str, Any]]:
-        """Ingest one uploaded file; returns (outcome, record). Raises DocumentError."""
-        document = read_document(name, data, self.analyzer, self._manifest(), title=title)
+        """Ingest one uploaded file; returns (outcome, public record). Raises DocumentError."""
+        document = read_document(name, data, self.analyzer, load_manifest(self.settings.manifest), title=title)
         return self._ingest_one(document)
 
     def ingest_text(self, title: str, text: str, metadata: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -309,48 +323,65 @@ class Service:
     def _ingest_one(self, document: Document) -> tuple[str, dict[str, Any]]:
         report = IngestReport()
         with self._write_lock:
-            self._ingest(document, report)
-            self._reload()
+            self.watch.reload()
+            self._prepare_dense(progress=False)
+            records = dict(self.watch.catalog.records)
+            self._ingest(document, report, records)
+            if report.added or report.replaced:
+                self.store.bump()
+            records = self.watch.reload().records
         outcome = "added" if report.added else "replaced" if report.replaced else "unchanged"
-        record = self.catalog.get(document.id) or next(
-            (r for r in self.catalog.values() if r["source"] == document.source), {})
-        return outcome, _public(record)
+        record = records.get(document.id) or next(r for r in records.values() if r.source == document.source)
+        return outcome, record.public()
 
-    def _ingest(self, document: Document, report: IngestReport) -> None:
-        version = self.ingestor.settings.version()
-        existing = self.catalog.get(document.id)
-        dense_name = self.embedder.name if self.embedder else None
-        if existing and existing.get("pipeline") == version and (dense_name is None or existing.get("dense_model") == dense_name):
+    def _unchanged(self, document_id: str, records: dict[str, DocumentRecord]) -> bool:
+        """Whether the index already holds this content, made the way this version makes it."""
+        existing = records.get(document_id)
+        embedder = self.ingestor.embedder
+        return existing is not None and existing.pipeline == self.ingestor.settings.version() and (
+            embedder is None or existing.dense_model == embedder.identity)
+
+    def _ingest(self, document: Document, report: IngestReport, records: dict[str, DocumentRecord]) -> None:
+        if self._unchanged(document.id, records):
             report.unchanged.append(document.source)
             return
-        older = [r["id"] for r in self.catalog.values() if r["source"] == document.source and r["id"] != document.id]
+        existing = records.get(document.id)
+        older = [r.id for r in records.values() if r.source == document.source and r.id != document.id]
         if existing:
             self.store.delete_chunks(document.id)  # re-processing: the chunking may differ
         record = self.ingestor.write(document)
         for old in older:
             self._remove(old)
-        self.catalog[document.id] = record
+            records.pop(old, None)
+        records[document.id] = record
         (report.replaced if older or existing else report.added).append(document.source)
-        report.chunks += record["chunk_count"]
-        report.documents.append(_public(record))
+        report.chunks += record.chunk_count
+        report.documents.append(record.public())
 
-    def _add_dense_vectors(self, progress: bool) -> None:
-        if self.embedder is None:
-            return
-        pending = sum(r.get("chunk_count", 0) for r in self.catalog.values())
-        model, dimension = self.store.dense_config()
-        stale = any(r.get("dense_model") != self.embedder.name for r in self.catalog.values())
-        if model == self.embedder.name and dimension == self.embedder.dimension and not stale:
-            return
-        bar = tqdm(total=pending, unit="chunk", desc="Adding dense vectors", disable=not progress or not pending)
-        with bar if progress else nullcontext():
-            done = self.ingestor.add_dense_vectors(progress=bar.update)
-        log.info("Added dense vectors from %s to %d chunks", self.embedder.name, done)
-        self._reload()
+    def _prepare_dense(self, progress: bool) -> int:
+        """Under the write lock: make the index's dense vectors those of the loaded model, from the
+        chunks' stored text. Returns how many chunks were embedded."""
+        self.ingestor.embedder = embedder = self.embedder()
+        if embedder is None:
+            return 0
+        records = list(self.watch.current().records.values())
+        if self.store.meta().dense_model == embedder.identity and all(r.dense_model == embedder.identity
+                                                                      for r in records):
+            return 0
+        pending = sum(r.chunk_count for r in records)
+        with progress_bar(progress, pending, "Adding dense vectors", "chunk") as bar:
+            done = self.ingestor.add_dense_vectors(records, progress=bar.update)
+        log.info("Added dense vectors from %s to %d chunks", embedder.identity, done)
+        self.store.bump()
+        self.watch.reload()
+        return done
 
     def ensure_default_corpus(self, progress: bool = False) -> IngestReport | None:
-        """Ingest the default corpus into an empty index (what `serve` does on first start)."""
-        if self.catalog and (self.embedder is None or self.retriever.embedder is not None):
+        """Ingest the default corpus into an empty index (what `serve` does on first start), and
+        give existing chunks vectors from the loaded model when they lack them."""
+        embedder = self.embedder()
+        catalog = self.watch.reload()
+        if catalog.records and (embedder is None or catalog.dense_model == embedder.identity):
             return None
         report = self.ingest_paths([self.settings.corpus_dir], progress=progress)
         log.info("Default corpus: %s", report.summary())
@@ -360,8 +391,7 @@ class Service:
     def retrieve(self, query: str, top_k: int | None = None, filters: SearchFilters | None = None,
                  language: str | None = None, search: str = "hybrid") -> Retrieval:
         """The best passages; `search` is hybrid, lexical or dense (the eval's configurations)."""
-        self._ready()
-        return self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language, search)
+        return self.retriever.search(query, top_k or self.settings.top_k, filters, language, search)
 
     def ask(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
             history: list[dict[str, str]] | None = None, mode: str = "extractive", search: str = "hybrid") -> Answer:
@@ -375,7 +405,6 @@ class Service:
         """The answer as pieces of text as they become ready, then the complete Answer (with its
         citations) last. `mode` is extractive (quotes) or generative (a language model writes,
         its citations verified; extractive when no model is configured, with the reason)."""
-        self._ready()
         history = history or []
         earlier = [m["content"] for m in history if m.get("role") == "user"]
         fallback = self.analyzer.detect_language(earlier[-1]) if earlier else "sv"
@@ -383,8 +412,7 @@ class Service:
         generator = self.generator if mode == "generative" else None
         query = (generator.rewrite(question, history, language) if generator and earlier else None) \
             or self.retriever.resolve_follow_up(question, history)
-        retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, self._visible(), language,
-                                          search)
+        retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, language, search)
 
         def extractive() -> Answer:
             answer = self.composer.compose(question, retrieval, language)
@@ -404,17 +432,36 @@ class Service:
                 event.query = query
             yield event
 
-    def _visible(self) -> list[str] | None:
-        """Only complete documents are searched; None when the index holds nothing else."""
-        return list(self.catalog) if self._write_lock.locked() else None
-
     def close(self) -> None:
-        self.store.save_memory()
         self.store.close()
 
 
-def _expand(paths: Iterable[Path], report: IngestReport) -> list[Path]:
+class _LazyReranker:
+    """The optional cross-encoder, which loads with the other models; None-like when absent."""
+
+    def __init__(self, models: Background[Models]) -> None:
+        self.models = models
+
+    def __bool__(self) -> bool:
+        return self.models.get().reranker is not None
+
+    def predict(self, *args, **kwargs):
+        return self.models.get().reranker.predict(*args, **kwargs)
+
+
+def _load_language_data(analyzer: Analyzer) -> dict[str, set[str]]:
+    try:
+        glossary = load_glossary(analyzer)  # lemmatizes its entries: loads simplemma, wordfreq
+        analyzer.detect_language("Vad säger strategin? Hva sier planen?")
+        return glossary
+    except Exception:
+        log.exception("The sv/nb glossary could not be loaded; questions are not widened across languages")
+        return {}
+
+
+def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     files: list[Path] = []
+    failed: list[tuple[str, str]] = []
     for path in paths:
         path = Path(path)
         if path.is_dir():
@@ -422,11 +469,9 @@ def _expand(paths: Iterable[Path], report: IngestReport) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            report.failed.append((str(path), "no such file or folder"))
-    return list(dict.fromkeys(files))
+            failed.append((str(path), "no such file or folder"))
+    return list(dict.fromkeys(files)), failed
 
 
 def _slug(title: str) -> str:
-    import re
-
     return re.sub(r"[^\w-]+", "-", title.lower()).strip("-")[:60] or "document"

@@ -1,40 +1,137 @@
-"""The Qdrant index: one collection of chunks with a dense and a sparse named vector, and one
-collection of document records.
+"""The index: chunks, document records and the index's own metadata, in one Qdrant collection.
 
-Chunks live in a physical collection `<name>_<n>` reached through the alias `<name>`; when
-the dense model changes (or first becomes available), `rebuild` fills a new physical
-collection and swaps the alias, so the old index serves until the new one is complete.
-Document records (metadata, cleaned text, term statistics, ingest status) live in
-`<name>_documents`, one point without vectors per document. The same code runs against
-embedded Qdrant (a folder on disk) and a Qdrant server.
+Every point has a `kind`:
+- `chunk`: a passage with a sparse `lexical` vector (BM25 weights; Qdrant's IDF modifier adds
+  the IDF) and, when a model is in use, a dense `dense` vector; its payload is a `ChunkPayload`;
+- `document`: one per document, without vectors, its payload a `DocumentRecord` (metadata,
+  cleaned text, term statistics, ingest status);
+- `meta`: one point, `IndexMeta`: schema version, the dense model that made the vectors, and the
+  catalog version that every write bumps, so that other processes sharing a Qdrant server know
+  when to re-read the catalog.
+
+Writes are ordered so that a reader never sees half a document: record (pending) -> chunks
+(pending) -> chunks (complete) -> record (complete). Searches only see complete chunks, and
+`repair` removes whatever an interrupted run left behind.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from qdrant_client import QdrantClient, models
+from pydantic import BaseModel, ConfigDict, Field
+
+from fouassist.backends import DENSE, SPARSE, Match, Point, QueryPlan, Range, Ranking, SearchBackend, Sparse, Where
 
 log = logging.getLogger(__name__)
 
-DENSE = "dense"
-SPARSE = "lexical"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+META_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "fouassist:index-meta"))
+CHUNKS = Where(must=(Match("kind", ("chunk",)),))
+RECORDS = Where(must=(Match("kind", ("document",)),))
+VISIBLE = CHUNKS & Where(must=(Match("status", ("complete",)),))
+Status = Literal["pending", "complete", "deleting"]
 
 
-class IndexBusy(Exception):
-    """The embedded index folder is held by another process (a running server)."""
+class IndexLayoutError(Exception):
+    """The index was made by another version of fouassist; the message says what to run."""
 
 
-@dataclass
+# -- the typed payloads ------------------------------------------------------------------------
+
+class SentencePayload(BaseModel):
+    """One sentence of a chunk, with what answers need without analysing the text again."""
+
+    start: int  # offsets into the document text
+    end: int
+    terms: str  # index term keys of the sentence, space-separated
+    section: str | None = None
+    page: int | None = None
+    heading: bool = False  # a heading or title rather than running text
+    heading_index: int = 0  # into ChunkPayload.section_terms: the heading of the sentence's section
+
+
+class ChunkPayload(BaseModel):
+    """What the index keeps of a chunk; written by ingestion, read by retrieval and answers."""
+
+    model_config = ConfigDict(extra="ignore")
+    kind: Literal["chunk"] = "chunk"
+    status: Status = "pending"
+    document_id: str
+    source: str
+    title: str
+    organisation: str | None = None
+    language: str
+    date: str | None = None
+    date_number: int | None = None  # the date as YYYYMMDD, for range filters
+    chunk_index: int
+    text: str
+    start: int
+    end: int
+    first_page: int | None = None
+    last_page: int | None = None
+    section: str | None = None
+    heading_path: list[str] = Field(default_factory=list)
+    sentences: list[SentencePayload] = Field(default_factory=list)
+    context_terms: str = ""  # term keys of the title, organisation and headings
+    section_terms: list[str] = Field(default_factory=list)  # term keys of each heading the sentences are under
+
+
+class SectionRecord(BaseModel):
+    number: str | None
+    title: str
+    level: int
+    start: int
+    end: int
+    page: int | None = None
+
+
+class DocumentRecord(BaseModel):
+    """One document: its metadata (public), and the bookkeeping the index needs (internal)."""
+
+    model_config = ConfigDict(extra="ignore")
+    kind: Literal["document"] = "document"
+    id: str
+    source: str
+    format: str
+    title: str
+    organisation: str | None = None
+    date: str | None = None
+    language: str
+    sections: list[SectionRecord] = Field(default_factory=list)
+    pages: int | None = None
+    characters: int
+    extra: dict[str, str] = Field(default_factory=dict)
+    chunk_count: int = 0
+    dense_model: str | None = None  # identity of the model that made its chunks' dense vectors
+    ingested_at: str | None = None
+    # internal
+    status: Status = "pending"
+    pipeline: str = ""
+    term_df: dict[str, int] = Field(default_factory=dict)  # chunks per term key
+    text: str = ""  # left out when the catalog is listed
+
+    INTERNAL: ClassVar[tuple[str, ...]] = ("kind", "status", "pipeline", "term_df", "text")
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(exclude=set(self.INTERNAL))
+
+
+class IndexMeta(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kind: Literal["meta"] = "meta"
+    schema_version: int = SCHEMA_VERSION
+    dense_model: str | None = None  # identity (name@checksum) of the model whose vectors the index holds
+    dense_dimension: int | None = None
+    catalog_version: int = 0
+
+
+@dataclass(frozen=True)
 class SearchFilters:
     document_ids: list[str] | None = None
     organisations: list[str] | None = None
@@ -42,12 +139,23 @@ class SearchFilters:
     date_from: str | None = None  # ISO dates, inclusive
     date_to: str | None = None
 
+    def where(self) -> Where:
+        must: list[Any] = []
+        for key, values in (("document_id", self.document_ids), ("organisation", self.organisations),
+                            ("language", self.languages)):
+            if values:
+                must.append(Match(key, tuple(values)))
+        if self.date_from or self.date_to:
+            must.append(Range("date_number", date_number(self.date_from), date_number(self.date_to)))
+        return Where(must=tuple(must))
+
 
 @dataclass
 class Hit:
     id: str
-    score: float
-    payload: dict[str, Any]
+    score: float  # the engine's fused (or single-ranking) score
+    payload: ChunkPayload
+    dense: list[float] | None = None
 
 
 def date_number(iso: str | None) -> int | None:
@@ -58,310 +166,164 @@ def record_point_id(document_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"fouassist-document:{document_id}"))
 
 
-def open_client(url: str, path, api_key: str | None = None, timeout_s: float = 10.0) -> QdrantClient:
-    if url:
-        return QdrantClient(url=url, api_key=api_key, timeout=int(timeout_s))
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        return QdrantClient(path=str(path))
-    except RuntimeError as error:
-        if "already accessed" in str(error):
-            raise IndexBusy(
-                f"the index folder {path} is in use by another fouassist process (probably a running server); "
-                "stop it, or send the work to the running server's API"
-            ) from None
-        raise
+def _of(document_id: str) -> Where:
+    return Where(must=(Match("document_id", (document_id,)),))
 
 
 class IndexStore:
-    def __init__(self, client: QdrantClient, name: str, embedded: bool, shards: int = 1, replicas: int = 1,
-                 in_memory_search: bool = True, snapshot: Path | None = None) -> None:
-        self.client = client
-        self.name = name
-        self.records = f"{name}_documents"
-        self.embedded = embedded
-        self.shards = shards
-        self.replicas = replicas
-        self._ensure_records()
-        # Embedded Qdrant scores every point in Python; search a numpy copy of the vectors instead.
-        self.memory = None
-        self.snapshot = snapshot
-        if embedded and in_memory_search:
-            from fouassist.memory_index import MemoryIndex
-
-            self.memory = MemoryIndex()
-            self._load_memory()
-
-    def _stamp(self) -> str:
-        """What the snapshot of the in-memory index must match: collection, size, documents."""
-        records = sorted((r["id"], r.get("status"), r.get("pipeline"), r.get("dense_model"), r.get("chunk_count"))
-                         for r in self.all_records(fields=["id", "status", "pipeline", "dense_model", "chunk_count"]))
-        digest = hashlib.sha256(json.dumps(records).encode()).hexdigest()[:16]
-        return f"{self.physical()}:{self.count_chunks()}:{digest}"
-
-    def save_memory(self) -> None:
-        """Keep the in-memory index on disk, so that the next start need not rebuild it."""
-        if self.memory is not None and self.snapshot is not None:
-            self.memory.save(self.snapshot, self._stamp())
-
-    def _load_memory(self) -> None:
-        if self.memory is None:
-            return
-        if self.physical() is None:
-            self.memory.replace_all([])
-            return
-        if self.snapshot is not None and self.memory.load(self.snapshot, self._stamp()):
-            return
-        fields = ["document_id", "organisation", "language", "date_number"]
-        rows, offset = [], None
-        while True:
-            points, offset = self.client.scroll(self.name, limit=1024, offset=offset,
-                                                with_payload=fields, with_vectors=True)
-            rows.extend(_row(p.id, p.vector, p.payload or {}) for p in points)
-            if offset is None:
-                break
-        self.memory.replace_all(rows)
-
-    # -- collections --------------------------------------------------------------------------
-    def _collection_args(self) -> dict[str, Any]:
-        if self.embedded:
-            return {}
-        return {"shard_number": self.shards, "replication_factor": self.replicas}
-
-    def _ensure_records(self) -> None:
-        if not self.client.collection_exists(self.records):
-            self.client.create_collection(self.records, vectors_config={}, **self._collection_args())
-            if not self.embedded:
-                for field in ("document_id", "source", "status"):
-                    self.client.create_payload_index(self.records, field, models.PayloadSchemaType.KEYWORD)
-
-    def physical(self) -> str | None:
-        for alias in self.client.get_aliases().aliases:
-            if alias.alias_name == self.name:
-                return alias.collection_name
-        return None
-
-    def dense_config(self) -> tuple[str | None, int | None]:
-        """(model, dimension) of the dense vectors in the index, (None, None) when it has none."""
-        physical = self.physical()
-        if physical is None:
-            return None, None
-        info = self.client.get_collection(physical)
-        metadata = info.config.metadata or {}
-        vectors = info.config.params.vectors
-        if isinstance(vectors, dict) and DENSE in vectors:
-            return metadata.get("dense_model"), vectors[DENSE].size
-        return None, None
-
-    def create(self, dense_model: str | None, dimension: int | None) -> str:
-        """Create a new, empty physical chunk collection and return its name (not yet aliased)."""
-        physical = f"{self.name}_{int(time.time() * 1000)}"
-        vectors = {DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)} if dimension else {}
-        self.client.create_collection(
-            physical,
-            vectors_config=vectors,
-            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-            metadata={"dense_model": dense_model, "schema": SCHEMA_VERSION},
-            **self._collection_args(),
-        )
-        if not self.embedded:
-            for field in ("document_id", "organisation", "language"):
-                self.client.create_payload_index(physical, field, models.PayloadSchemaType.KEYWORD)
-            self.client.create_payload_index(physical, "date_number", models.PayloadSchemaType.INTEGER)
-        return physical
-
-    def point_to(self, physical: str) -> None:
-        """Point the alias at `physical` in one operation and drop the collection it pointed at."""
-        old = self.physical()
-        operations: list[Any] = []
-        if old is not None:
-            operations.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.name)))
-        operations.append(
-            models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=physical, alias_name=self.name))
-        )
-        self.client.update_collection_aliases(change_aliases_operations=operations)
-        if old is not None and old != physical:
-            self.client.delete_collection(old)
-        self._drop_strays()
-        self._load_memory()
-
-    def _drop_strays(self) -> None:
-        """Remove half-built chunk collections left by an interrupted rebuild."""
-        current = self.physical()
-        prefix = f"{self.name}_"
-        for collection in self.client.get_collections().collections:
-            name = collection.name
-            if name.startswith(prefix) and name[len(prefix):].isdigit() and name != current:
-                log.info("Removing unused collection %s left by an interrupted rebuild", name)
-                self.client.delete_collection(name)
-
-    def ensure(self, dense_model: str | None, dimension: int | None) -> None:
-        if self.physical() is None:
-            self.point_to(self.create(dense_model, dimension))
-
-    def reset(self, dense_model: str | None, dimension: int | None) -> None:
-        """Empty the whole index (chunks and records)."""
-        self.point_to(self.create(dense_model, dimension))
-        self.client.delete_collection(self.records)
-        self._ensure_records()
-
-    # -- chunks -------------------------------------------------------------------------------
-    def upsert_chunks(self, points: list[models.PointStruct], collection: str | None = None) -> None:
-        """Write chunks to the live index (or, during a rebuild, to the named collection)."""
-        if not points:
-            return
-        self.client.upsert(collection or self.name, points=points, wait=True)
-        if self.memory is not None and collection in (None, self.name):
-            self.memory.add([_row(p.id, p.vector, p.payload or {}) for p in points])
-
-    def delete_chunks(self, document_id: str) -> None:
-        self.client.delete(
-            self.name,
-            points_selector=models.FilterSelector(filter=_match("document_id", [document_id])),
-            wait=True,
-        )
-        if self.memory is not None:
-            self.memory.remove_document(document_id)
-
-    def delete_chunks_except(self, document_ids: list[str]) -> int:
-        """Delete chunks whose document is not in `document_ids` (orphans); return how many."""
-        orphan = models.Filter(must_not=[models.FieldCondition(key="document_id", match=models.MatchAny(any=document_ids))]) \
-            if document_ids else None
-        count = self.client.count(self.name, count_filter=orphan, exact=True).count
-        if count:
-            selector = models.FilterSelector(filter=orphan or models.Filter())
-            self.client.delete(self.name, points_selector=selector, wait=True)
-            self._load_memory()
-        return count
-
-    def count_chunks(self, document_id: str | None = None) -> int:
-        flt = _match("document_id", [document_id]) if document_id else None
-        return self.client.count(self.name, count_filter=flt, exact=True).count
-
-    def scroll_chunks(self, with_vectors: bool = False, batch: int = 256) -> Iterator[models.Record]:
-        offset = None
-        while True:
-            points, offset = self.client.scroll(
-                self.name, limit=batch, offset=offset, with_payload=True, with_vectors=with_vectors
-            )
-            yield from points
-            if offset is None:
-                return
-
-    def chunks_of(self, document_id: str) -> list[dict[str, Any]]:
-        points, _ = self.client.scroll(
-            self.name, scroll_filter=_match("document_id", [document_id]), limit=100_000, with_payload=True
-        )
-        return sorted((p.payload or {} for p in points), key=lambda p: p.get("chunk_index", 0))
-
-    def search(
-        self,
-        sparse: models.SparseVector | None,
-        dense: list[float] | None,
-        filters: SearchFilters | None,
-        visible: list[str] | None,
-        limit: int,
-    ) -> list[Hit]:
-        """Hybrid search: dense and sparse rankings fused with reciprocal rank fusion; in one
-        Qdrant query (two prefetches and a FusionQuery), or in memory for embedded Qdrant."""
-        has_sparse = sparse is not None and bool(sparse.indices)
-        if dense is None and not has_sparse:
-            return []
-        if self.memory is not None:
-            ranked = self.memory.search((sparse.indices, sparse.values) if has_sparse else None, dense,
-                                        filters, visible, limit)
-            if not ranked:
-                return []
-            payloads = {str(p.id): p.payload or {} for p in self.client.retrieve(self.name, [i for i, _ in ranked])}
-            return [Hit(i, score, payloads[i]) for i, score in ranked if i in payloads]
-        flt = build_filter(filters, visible)
-        prefetch = []
-        if dense is not None:
-            prefetch.append(models.Prefetch(query=dense, using=DENSE, limit=limit, filter=flt))
-        if has_sparse:
-            prefetch.append(models.Prefetch(query=sparse, using=SPARSE, limit=limit, filter=flt))
-        if len(prefetch) == 1:
-            only = prefetch[0]
-            result = self.client.query_points(
-                self.name, query=only.query, using=only.using, query_filter=flt, limit=limit, with_payload=True
-            )
+    def __init__(self, backend: SearchBackend) -> None:
+        self.backend = backend
+        found = backend.retrieve([META_ID])
+        if found:
+            meta = IndexMeta.model_validate(found[0].payload)
+            if meta.schema_version != SCHEMA_VERSION:
+                raise IndexLayoutError(
+                    f"the index was made by another version of fouassist (schema {meta.schema_version}, this one "
+                    f"reads {SCHEMA_VERSION}); rebuild it with `fouassist ingest --reset`")
+        elif backend.count(Where()):
+            raise IndexLayoutError("the index holds points but no fouassist metadata, so it was made by an older "
+                                   "version or another program; rebuild it with `fouassist ingest --reset`")
         else:
-            result = self.client.query_points(
-                self.name, prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=limit, with_payload=True,
-            )
-        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in result.points]
+            self._write_meta(IndexMeta())
 
-    # -- document records ----------------------------------------------------------------------
-    def put_record(self, record: dict[str, Any]) -> None:
-        self.client.upsert(
-            self.records,
-            points=[models.PointStruct(id=record_point_id(record["id"]), vector={}, payload=record)],
-            wait=True,
-        )
+    # -- metadata --------------------------------------------------------------------------------
+    def meta(self) -> IndexMeta:
+        found = self.backend.retrieve([META_ID])
+        return IndexMeta.model_validate(found[0].payload) if found else IndexMeta()
 
-    def update_record(self, document_id: str, **fields: Any) -> None:
-        self.client.set_payload(self.records, payload=fields, points=[record_point_id(document_id)], wait=True)
+    def _write_meta(self, meta: IndexMeta) -> None:
+        self.backend.upsert([Point(META_ID, meta.model_dump())])
+
+    def catalog_version(self) -> int:
+        found = self.backend.retrieve([META_ID], fields=["catalog_version"])
+        return int(found[0].payload.get("catalog_version", 0)) if found else 0
+
+    def bump(self) -> int:
+        """Mark a change of the catalog. A time-based number, so that two writers on one server
+        never publish the same version for different states."""
+        version = max(self.catalog_version() + 1, time.time_ns())
+        self.backend.set_payload([META_ID], {"catalog_version": version})
+        return version
+
+    def set_dense_model(self, identity: str | None, dimension: int | None) -> None:
+        """Make room for vectors of another model: the old dense vectors are dropped at once,
+        so that vectors of two models never meet in one search."""
+        self.backend.set_payload([META_ID], {"dense_model": None, "dense_dimension": None})
+        self.backend.set_dense_size(dimension)
+        self.backend.set_payload([META_ID], {"dense_model": identity, "dense_dimension": dimension})
+        self.bump()
+
+    # -- document records ------------------------------------------------------------------------
+    def put_record(self, record: DocumentRecord) -> None:
+        self.backend.upsert([Point(record_point_id(record.id), record.model_dump())])
+
+    def set_record(self, document_id: str, **fields: Any) -> None:
+        self.backend.set_payload([record_point_id(document_id)], fields)
 
     def delete_record(self, document_id: str) -> None:
-        self.client.delete(
-            self.records, points_selector=models.PointIdsList(points=[record_point_id(document_id)]), wait=True
-        )
+        self.backend.delete([record_point_id(document_id)])
 
-    def record(self, document_id: str, with_text: bool = True) -> dict[str, Any] | None:
-        points = self.client.retrieve(
-            self.records, ids=[record_point_id(document_id)], with_payload=True if with_text else
-            models.PayloadSelectorExclude(exclude=["text"])
-        )
-        return points[0].payload if points else None
+    def record(self, document_id: str) -> DocumentRecord | None:
+        found = self.backend.retrieve([record_point_id(document_id)])
+        return DocumentRecord.model_validate(found[0].payload) if found else None
 
-    def all_records(self, with_text: bool = False, fields: list[str] | None = None) -> list[dict[str, Any]]:
-        selector: Any = fields or (True if with_text else models.PayloadSelectorExclude(exclude=["text"]))
-        records, offset = [], None
-        while True:
-            points, offset = self.client.scroll(self.records, limit=256, offset=offset, with_payload=selector)
-            records.extend(p.payload or {} for p in points)
-            if offset is None:
-                return records
+    def records(self) -> list[DocumentRecord]:
+        """Every record, without its text."""
+        return [DocumentRecord.model_validate(p.payload)
+                for p in self.backend.scroll(RECORDS, exclude=["text"], batch=512)]
+
+    # -- chunks ----------------------------------------------------------------------------------
+    def write_chunks(self, chunks: list[tuple[str, ChunkPayload, Sparse, list[float] | None]]) -> None:
+        """Write chunks as pending: (id, payload, sparse vector, dense vector or None)."""
+        points = []
+        for chunk_id, payload, sparse, dense in chunks:
+            vectors: dict[str, Any] = {SPARSE: sparse}
+            if dense is not None:
+                vectors[DENSE] = dense
+            points.append(Point(chunk_id, payload.model_dump(), vectors))
+        if points:
+            self.backend.upsert(points)
+
+    def set_chunk_status(self, document_id: str, status: Status) -> None:
+        self.backend.set_payload(CHUNKS & _of(document_id), {"status": status})
+
+    def delete_chunks(self, document_id: str) -> None:
+        self.backend.delete(CHUNKS & _of(document_id))
+
+    def set_dense_vectors(self, vectors: dict[str, list[float]]) -> None:
+        if vectors:
+            self.backend.set_vectors(vectors)
+
+    def count_chunks(self, document_id: str | None = None, visible_only: bool = True) -> int:
+        where = VISIBLE if visible_only else CHUNKS
+        return self.backend.count(where & _of(document_id) if document_id else where)
+
+    def chunks(self, document_id: str | None = None) -> Iterator[tuple[str, ChunkPayload]]:
+        where = VISIBLE & _of(document_id) if document_id else VISIBLE
+        for point in self.backend.scroll(where, batch=512):
+            yield point.id, ChunkPayload.model_validate(point.payload)
+
+    def search(self, plan: QueryPlan) -> list[Hit]:
+        return [Hit(p.id, p.score, ChunkPayload.model_validate(p.payload), p.vectors.get(DENSE))
+                for p in self.backend.query(plan)]
+
+    @staticmethod
+    def plan(sparse: Sparse | None, dense: list[float] | None, filters: SearchFilters | None, limit: int,
+             candidates: int, dense_weight: float = 1.0, sparse_weight: float = 1.0) -> QueryPlan | None:
+        """The one hybrid query: a dense and a sparse ranking over visible chunks that match the
+        filters, fused with weighted reciprocal rank fusion; None when there is nothing to search with."""
+        rankings = []
+        if dense is not None:
+            rankings.append(Ranking(DENSE, tuple(dense), dense_weight))
+        if sparse is not None and sparse.indices:
+            rankings.append(Ranking(SPARSE, sparse, sparse_weight))
+        if not rankings:
+            return None
+        where = VISIBLE & filters.where() if filters else VISIBLE
+        return QueryPlan(tuple(rankings), where, limit=limit, candidates=max(candidates, limit),
+                         with_vectors=(DENSE,) if dense is not None else ())
+
+    # -- upkeep ----------------------------------------------------------------------------------
+    def repair(self) -> list[str]:
+        """Remove what interrupted writes left behind; return the ids of the documents removed."""
+        removed = []
+        complete = []
+        for record in self.records():
+            if record.status == "complete":
+                complete.append(record)
+                continue
+            what = "deletion" if record.status == "deleting" else "ingestion"
+            log.warning("Removing %s (%s): its %s did not finish", record.source, record.id, what)
+            self.delete_chunks(record.id)
+            self.delete_record(record.id)
+            removed.append(record.id)
+        unfinished = CHUNKS & Where(must_not=(Match("status", ("complete",)),))
+        if self.backend.count(unfinished):
+            self.backend.delete(unfinished)
+        expected = sum(r.chunk_count for r in complete)
+        if self.count_chunks(visible_only=False) != expected:
+            orphans = CHUNKS & Where(must_not=(Match("document_id", tuple(r.id for r in complete)),)) \
+                if complete else CHUNKS
+            count = self.backend.count(orphans)
+            self.backend.delete(orphans)
+            log.warning("Removed %d chunks that belonged to no complete document", count)
+        if removed:
+            self.bump()
+        return removed
+
+    def reset(self) -> None:
+        """Empty the index: every chunk and record; the dense model stays."""
+        self.backend.delete(Where(must_not=(Match("kind", ("meta",)),)))
+        self.bump()
+
+    def optimize(self) -> None:
+        self.backend.optimize()
 
     def close(self) -> None:
-        self.client.close()
+        self.backend.close()
 
 
-def _row(point_id, vector, payload: dict[str, Any]):
-    """What the in-memory index keeps of a point."""
-    from fouassist.memory_index import Row
-
-    vectors = vector if isinstance(vector, dict) else {}
-    sparse = vectors.get(SPARSE)
-    dense = vectors.get(DENSE)
-    return Row(
-        id=str(point_id), document_id=payload.get("document_id", ""), organisation=payload.get("organisation"),
-        language=payload.get("language"), date_number=payload.get("date_number"),
-        sparse=(list(sparse.indices), list(sparse.values)) if sparse is not None else ([], []),
-        dense=list(dense) if dense is not None else None,
-    )
-
-
-def _match(field: str, values: Iterable[str]) -> models.Filter:
-    return models.Filter(must=[models.FieldCondition(key=field, match=models.MatchAny(any=list(values)))])
-
-
-def build_filter(filters: SearchFilters | None, visible: list[str] | None = None) -> models.Filter | None:
-    """A Qdrant filter from the request's filters; `visible` limits hits to complete documents."""
-    must: list[Any] = []
-    if filters is not None:
-        if filters.document_ids:
-            must.append(models.FieldCondition(key="document_id", match=models.MatchAny(any=filters.document_ids)))
-        if filters.organisations:
-            must.append(models.FieldCondition(key="organisation", match=models.MatchAny(any=filters.organisations)))
-        if filters.languages:
-            must.append(models.FieldCondition(key="language", match=models.MatchAny(any=filters.languages)))
-        if filters.date_from or filters.date_to:
-            must.append(models.FieldCondition(
-                key="date_number",
-                range=models.Range(gte=date_number(filters.date_from), lte=date_number(filters.date_to)),
-            ))
-    if visible is not None:
-        must.append(models.FieldCondition(key="document_id", match=models.MatchAny(any=visible)))
-    return models.Filter(must=must) if must else None
+def legacy_index(data_dir: Path) -> Path | None:
+    """The folder of an index made by fouassist before Qdrant Edge (qdrant-client's local mode)."""
+    old = data_dir / "qdrant"
+    return old if (old / "meta.json").exists() or (old / "collection").is_dir() else None
