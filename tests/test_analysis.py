@@ -1,8 +1,12 @@
 """Swedish/Norwegian lexical analysis: tokens, lemmas, compound parts, stop words, language."""
 
+import random
+import time
+
 import pytest
 
-from fouassist.analysis import Analyzer, split_compound, term_key, tokens
+from fouassist import analysis
+from fouassist.analysis import MAX_WORD_CHARS, Analyzer, compound_lemma, lemma, split_compound, term_key, tokens, zipf
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +107,84 @@ def test_query_concepts_drop_question_words_of_either_language(analyzer):
     assert query.language == "nb"
     assert [c.surface for c in query.content] == ["stockholms", "forskningstid"]
     assert {c.surface for c in query.concepts if c.frame} >= {"strategi"}
+
+
+# Hostile input: a few kilobytes of one token used to cost minutes and gigabytes (the compound
+# analysis was quadratic or worse in a token's length, and recursive). Timings are in
+# bench/analysis_bounds.py; the caps here are only there to fail on the old behaviour.
+GENEROUS_S = 5.0
+
+
+def _letters(n: int, seed: int) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzåäö") for _ in range(n))
+
+
+def _cache_sizes() -> dict[str, int]:
+    caches = {"zipf": analysis._cached_zipf, "lemma": analysis._lemma, "split": analysis._split_word}
+    return {name: cache.cache_info().currsize for name, cache in caches.items()}
+
+
+@pytest.mark.parametrize(("word", "lang"), [
+    (_letters(200_000, 1), "sv"),  # one token of an uploaded text
+    ("forskning" * 4445, "sv"),  # 40,005 letters of real words: deep recursion in the old splitter
+    ("forsknings-" * 900 + "tid", "sv"),  # a 9,903-character hyphenated chain
+    ("helse" * 2000, "nb"),
+    ("1.2" * 30_000, "sv"),
+])
+def test_an_overlong_token_is_one_short_term_and_is_not_analysed(analyzer, word, lang):
+    before = _cache_sizes()
+    started = time.perf_counter()
+    assert analyzer.word_terms(word, lang) == [(word[:MAX_WORD_CHARS], 1.0)]
+    assert split_compound(word, lang) == ()
+    assert compound_lemma(word, lang) == lemma(word, lang) == word
+    assert zipf(word, lang) == 0.0
+    assert _cache_sizes() == before  # nothing about the long word is kept
+    weights = analyzer.term_weights(f"Om {word} och forskningstid", lang)
+    assert weights == {term_key(word[:MAX_WORD_CHARS]): 1.0, **analyzer.term_weights("om och forskningstid", lang)}
+    assert time.perf_counter() - started < GENEROUS_S
+
+
+def test_the_longest_real_words_are_still_analysed(analyzer):
+    assert len("kompetensförsörjningsforskningsinfrastrukturen") <= MAX_WORD_CHARS
+    assert analyzer.word_terms("kompetensförsörjningsforskningsinfrastrukturen", "sv") == [
+        ("kompetensförsörjningsforskningsinfrastruktur", 1.0),
+        ("kompetens", 0.5), ("försörjning", 0.5), ("forskning", 0.5), ("infrastruktur", 0.5)]
+    assert compound_lemma("menneskerettighetsorganisasjonene", "nb") == "menneskerettighetsorganisasjon"
+
+
+def test_a_word_at_the_limit_is_segmented_in_bounded_time():
+    # The most readings a word can have: every four letters a known modifier.
+    word = ("forsknings" * 5)[:MAX_WORD_CHARS]
+    started = time.perf_counter()
+    parts = split_compound(word, "sv")
+    assert len(parts) <= 4
+    assert time.perf_counter() - started < GENEROUS_S
+
+
+def test_a_hyphenated_chain_of_more_than_six_pieces_is_not_split():
+    assert split_compound("life-science-industrin", "sv") == ("life", "science", "industri")
+    assert split_compound("front-mot-front-kollisjonene", "nb")[:3] == ("front", "mot", "front")
+    assert split_compound("ab-cd-ef-gh-ij-kl-mn", "sv") == ()
+    assert compound_lemma("ab-cd-ef-gh-ij-kl-forskningstiden", "sv") == "ab-cd-ef-gh-ij-kl-forskningstid"
+
+
+def test_text_of_many_long_tokens_is_analysed_quickly(analyzer):
+    text = " ".join(_letters(6000, seed) + " forskningstiden" for seed in range(45))  # 270 kB
+    started = time.perf_counter()
+    weights = analyzer.term_weights(text, "sv")
+    query = analyzer.analyze_query("Vad säger strategin om " + _letters(20_000, 2) + " och forskningstid?")
+    assert time.perf_counter() - started < GENEROUS_S
+    assert len(weights) == 45 + 3 and max(map(len, weights)) == MAX_WORD_CHARS
+    assert weights["forskningstid"] == 45 and weights["forskning"] == weights["tid"] == 22.5
+    keys = [key for concept in query.concepts for key in concept.keys()]
+    assert max(map(len, keys)) == MAX_WORD_CHARS and "forskningstid" in keys
+
+
+def test_language_detection_and_tokens_of_huge_input(analyzer):
+    started = time.perf_counter()
+    assert analyzer.detect_language(_letters(500_000, 3) + " och det är viktigt" * 26_000) == "sv"
+    assert analyzer.detect_language("Hva sier planen om forskning? " + "x" * 1_000_000) == "nb"
+    assert len(tokens("a'" * 500_000)) == 1 and len(tokens("1." * 500_000)) == 1
+    assert len(tokens("forsknings-" * 100_000)) == 1
+    assert time.perf_counter() - started < GENEROUS_S

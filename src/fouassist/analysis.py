@@ -48,6 +48,22 @@ _MIN_SHORT_PART_ZIPF = 4.5  # three-letter parts ("tid", "liv") must be common w
 _LEXICALISED_ZIPF = 4.0  # words this common are kept whole ("sjukvård", "landsting")
 _SPLIT_MARGIN = 0.3
 
+# Bounds on the analysis of one token. The longest word forms anywhere in the data are 46 letters
+# (simplemma's Swedish dictionary: "arbetspensionsförsäkringsavgiftsbedrägeriernas"; its Bokmål one
+# tops out at 33, Nynorsk at 31, wordfreq's lists at 33, the default corpus at 28 and the eval set
+# at 30; hyphenated entries at 33 characters and 4 pieces). A token longer than MAX_WORD_CHARS is
+# no word: it is neither lemmatised nor split, counts as unknown (Zipf 0), and is indexed as its
+# first MAX_WORD_CHARS characters, so that no term key and no cache entry grows with the input.
+# Segmenting costs about n² in the length, which these bounds keep at a constant.
+# The caches below hold only words of up to MAX_WORD_CHARS characters, so each entry is small;
+# measured with tracemalloc, worst case (48 characters of 4 bytes each) and 48 Swedish letters:
+# _cached_zipf 500,000 x 372 B = 177 MiB (110 MiB), _lemma 500,000 x 616 B = 294 MiB (153 MiB),
+# _split_word 200,000 x 925 B = 176 MiB (113 MiB). This module asks simplemma's lemmatize (cached,
+# 65,536 entries) and wordfreq (cached, 100,000 entries, then cleared) about such words only.
+MAX_WORD_CHARS = 48
+_MAX_PIECES = 6  # a hyphenated word of more pieces ("a-b-c-d-e-f-g") is not split
+_TIE = 1e-9  # prefix sums closer than this may still tie once the rest is added (float rounding)
+
 # Stop word lists from the stop-words package, minus words that carry meaning in strategy
 # documents ("beslut", "del" ...), plus the Nynorsk forms the Norwegian list lacks.
 _KEEP = {
@@ -166,18 +182,30 @@ def _frequency_language(lang: str) -> str:
     return "sv" if lang == "sv" else "nb"  # wordfreq has no Nynorsk list; Bokmål is closest
 
 
-@lru_cache(maxsize=500_000)
 def _zipf(word: str, lang: str) -> float:
+    # Never ask wordfreq about an over-long token: its own cache keeps every word it was asked.
+    return 0.0 if len(word) > MAX_WORD_CHARS else _cached_zipf(word, lang)
+
+
+@lru_cache(maxsize=500_000)
+def _cached_zipf(word: str, lang: str) -> float:
     return wordfreq.zipf_frequency(word, _frequency_language(lang), wordlist="best")
 
 
 def zipf(word: str, lang: str) -> float:
     """How common a word is in the language at large (Zipf scale: 0 unknown .. 7 the commonest)."""
-    return _zipf(normalize(word), lang)
+    return 0.0 if len(word) > MAX_WORD_CHARS else _zipf(normalize(word), lang)
+
+
+def lemma(word: str, lang: str) -> str:
+    """Dictionary form of a word; a token longer than MAX_WORD_CHARS is returned as it is (normalised)."""
+    if len(word) > MAX_WORD_CHARS:
+        return normalize(word)
+    return _lemma(word, lang)
 
 
 @lru_cache(maxsize=500_000)
-def lemma(word: str, lang: str) -> str:
+def _lemma(word: str, lang: str) -> str:
     word = normalize(word)
     if not word.isalpha():
         return word
@@ -225,21 +253,57 @@ def _head(piece: str, lang: str) -> tuple[str, float] | None:
     return None
 
 
-@lru_cache(maxsize=200_000)
-def _segmentations(word: str, lang: str) -> tuple[tuple[tuple[str, float], ...], ...]:
-    """Every way to read `word` as known modifiers followed by a known head, up to four parts."""
-    found: list[tuple[tuple[str, float], ...]] = []
-    head = _head(word, lang)
-    if head:
-        found.append((head,))
-    for cut in range(_MIN_MODIFIER, len(word) - _MIN_PART + 1):
-        modifier = _modifier(word[:cut], lang)
-        if modifier is None:
+def _best_split(word: str, lang: str) -> tuple[tuple[str, float], ...] | None:
+    """The best reading of `word` as one to three known modifiers and a known head, or None.
+
+    "Best" is the highest `_split_score`; among equal scores, the reading whose cut positions come
+    first (as tuples), which is the order in which one would list every reading by trying the
+    first cut at each position in turn, then the next. Dynamic programming over cut positions:
+    for each position and number of modifiers so far, only the readings of the prefix whose summed
+    Zipf is (within rounding) the highest are kept, since whatever follows adds the same to each.
+    Work is about n² modifier look-ups for a word of n letters, with no recursion.
+    """
+    n = len(word)
+    last_cut = n - _MIN_PART
+    if last_cut < _MIN_MODIFIER:
+        return None
+    # prefixes[pos][k]: readings of word[:pos] as k modifiers: (summed zipf, cuts, parts)
+    prefixes: list[dict[int, list[tuple[float, tuple[int, ...], tuple[tuple[str, float], ...]]]]] = [
+        {} for _ in range(last_cut + 1)
+    ]
+    prefixes[0][0] = [(0.0, (), ())]
+    best: tuple[tuple[str, float], ...] | None = None
+    best_score = -math.inf
+    best_cuts: tuple[int, ...] = ()
+    for pos in range(last_cut + 1):
+        states = prefixes[pos]
+        if not states:
             continue
-        for tail in _segmentations(word[cut:], lang):
-            if len(tail) < _MAX_PARTS:
-                found.append((modifier, *tail))
-    return tuple(found)
+        for k, readings in states.items():
+            top = max(total for total, _, _ in readings)
+            states[k] = [r for r in readings if r[0] >= top - _TIE]
+        if pos:
+            head = _head(word[pos:], lang)
+            if head:
+                for readings in states.values():
+                    for _, cuts, parts in readings:
+                        split = (*parts, head)
+                        score = _split_score(split)
+                        if score > best_score or (score == best_score and cuts < best_cuts):
+                            best, best_score, best_cuts = split, score, cuts
+        extendable = [(k, readings) for k, readings in states.items() if k < _MAX_PARTS - 1]
+        if not extendable:
+            continue
+        for cut in range(pos + _MIN_MODIFIER, last_cut + 1):
+            modifier = _modifier(word[pos:cut], lang)
+            if modifier is None:
+                continue
+            following = prefixes[cut]
+            for k, readings in extendable:
+                following.setdefault(k + 1, []).extend(
+                    (total + modifier[1], (*cuts, cut), (*parts, modifier)) for total, cuts, parts in readings
+                )
+    return best
 
 
 def _split_score(parts: tuple[tuple[str, float], ...]) -> float:
@@ -247,31 +311,42 @@ def _split_score(parts: tuple[tuple[str, float], ...]) -> float:
     return sum(z for _, z in parts) / len(parts) - _PART_PENALTY * (len(parts) - 2)
 
 
-@lru_cache(maxsize=200_000)
 def split_compound(word: str, lang: str) -> tuple[str, ...]:
     """Split a compound into its parts (after Koehn and Knight's frequency method).
 
     Returns () when the word is better left whole: when it is short, very common (a
     lexicalised compound such as "sjukvård"), or when no split has parts that are, on average,
     clearly more frequent than the word itself. "forskningstid" -> ("forskning", "tid"),
-    "kompetensförsörjning" -> ("kompetens", "försörjning").
+    "kompetensförsörjning" -> ("kompetens", "försörjning"). A hyphenated word is split at its
+    hyphens and each piece on its own ("life-science-industrin" -> life, science, industri).
+    Words longer than MAX_WORD_CHARS, and hyphenated ones of more than six pieces, are not split.
     """
+    if len(word) > MAX_WORD_CHARS:
+        return ()
     word = normalize(word)
-    if "-" in word:
-        parts: list[str] = []
-        for piece in (p for p in word.split("-") if p):
-            parts.extend(split_compound(piece, lang) or (lemma(piece, lang),))
-        return tuple(parts) if len(parts) > 1 else ()
-    if len(word) < _MIN_MODIFIER + _MIN_PART or not word.isalpha():
+    if len(word) > MAX_WORD_CHARS:  # lower-casing can lengthen a word ("İ" -> "i̇")
+        return ()
+    if "-" not in word:
+        return _split_word(word, lang)
+    pieces = [p for p in word.split("-") if p]
+    if len(pieces) > _MAX_PIECES:
+        return ()
+    parts: list[str] = []
+    for piece in pieces:
+        parts.extend(_split_word(normalize(piece), lang) or (lemma(piece, lang),))
+    return tuple(parts) if len(parts) > 1 else ()
+
+
+@lru_cache(maxsize=200_000)
+def _split_word(word: str, lang: str) -> tuple[str, ...]:
+    """split_compound of a normalised word without hyphens."""
+    if len(word) < _MIN_MODIFIER + _MIN_PART or len(word) > MAX_WORD_CHARS or not word.isalpha():
         return ()
     whole = _zipf(word, lang)
     if whole >= _LEXICALISED_ZIPF:
         return ()
-    splits = [parts for parts in _segmentations(word, lang) if len(parts) > 1]
-    if not splits:
-        return ()
-    best = max(splits, key=_split_score)
-    if _split_score(best) <= whole + _SPLIT_MARGIN:
+    best = _best_split(word, lang)
+    if best is None or _split_score(best) <= whole + _SPLIT_MARGIN:
         return ()
     parts = [part for part, _ in best]
     parts[-1] = lemma(parts[-1], lang)  # the head carries the inflection: "...systemet" -> "system"
@@ -283,12 +358,20 @@ def compound_lemma(word: str, lang: str) -> str:
 
     "forskningstiden" -> "forskningstid", "life-science-industrin" -> "life-science-industri".
     Only suffixes are stripped (the head's lemma must be a prefix of the head), so a known
-    word is never rebuilt from a guessed verb form.
+    word is never rebuilt from a guessed verb form. A word longer than MAX_WORD_CHARS is
+    returned as it is (normalised).
     """
     word = normalize(word)
+    if len(word) > MAX_WORD_CHARS:
+        return word
     if "-" in word:
         prefix, _, last = word.rpartition("-")
-        return f"{prefix}-{compound_lemma(last, lang)}" if last else word
+        return f"{prefix}-{_word_lemma(normalize(last), lang)}" if last else word
+    return _word_lemma(word, lang)
+
+
+def _word_lemma(word: str, lang: str) -> str:
+    """compound_lemma of a normalised word without hyphens."""
     base = lemma(word, lang)
     if base != word or not word.isalpha() or _zipf(word, lang) > 0 or simplemma.is_known(word, lang):
         return base
@@ -348,6 +431,8 @@ class Analyzer:
         """Index terms for one token: its lemma (1.0) and compound parts (0.5 each)."""
         if self.is_stopword(word, lang) or (len(word) < 2 and not word.isdigit()):
             return []
+        if len(word) > MAX_WORD_CHARS:  # no word: indexed as itself, cut short, never analysed
+            return [(normalize(word[:MAX_WORD_CHARS])[:MAX_WORD_CHARS], 1.0)]
         base = compound_lemma(word, lang)
         if self.is_stopword(base, lang):
             return []
