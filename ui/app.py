@@ -8,7 +8,9 @@ Norwegian without a reload.
 from __future__ import annotations
 
 import hmac
+import html
 import os
+import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -18,15 +20,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before any Blocks 
 
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
-from fastapi.responses import RedirectResponse  # noqa: E402
 
 from fouassist.answer import Answer  # noqa: E402
-from fouassist.documents import DocumentError  # noqa: E402
 from fouassist.feedback import Feedback  # noqa: E402
-from fouassist.service import NotFound, Service  # noqa: E402
+from fouassist.schemas import MAX_QUESTION_CHARS  # noqa: E402
+from fouassist.service import Busy, NotFound, Service  # noqa: E402
 from fouassist.store import SearchFilters  # noqa: E402
 from fouassist_ui.render import (  # noqa: E402
-    BRIDGE_JS, CSS, SOURCES_JS, banner_markdown, chat_markup, context_html, sources_html,
+    BRIDGE_JS, CSS, SOURCES_JS, banner_markdown, chat_markup, context_html, literal, sources_html,
 )
 from fouassist_ui.texts import EXAMPLES, FILE_ERRORS, LANGUAGES, TEXTS, language_of_browser  # noqa: E402
 
@@ -40,11 +41,12 @@ def new_session() -> dict[str, Any]:
 
 
 def _plain(message: dict[str, Any]) -> str:
-    """A chat message's text (Gradio hands content back as a list of parts)."""
+    """A chat message's text as the reader typed it (Gradio hands content back as a list of
+    parts; the chat shows it with Markdown's characters as entities)."""
     content = message.get("content")
     if isinstance(content, list):
-        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content or "")
+        content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return html.unescape(str(content or ""))
 
 
 class Interface:
@@ -84,10 +86,14 @@ class Interface:
         return configured is None or hmac.compare_digest((key or "").encode(), configured.get_secret_value().encode())
 
     # -- chat ---------------------------------------------------------------------------------
-    def add_question(self, question: str, chat: list[dict]) -> tuple:
+    def add_question(self, question: str, chat: list[dict], ui_language: str) -> tuple:
         if not question.strip():
             return gr.update(), chat
-        return gr.update(value="", interactive=False), chat + [{"role": "user", "content": question.strip()}]
+        if len(question) > MAX_QUESTION_CHARS:  # the box stops typing at the limit; a script may not
+            words = TEXTS[CODE_OF.get(ui_language, "sv")]
+            refusal = words["question_too_long"].format(n=len(question), limit=MAX_QUESTION_CHARS)
+            return gr.update(), chat + [{"role": "assistant", "content": literal(refusal)}]
+        return gr.update(value="", interactive=False), chat + [{"role": "user", "content": literal(question.strip())}]
 
     def answer(self, chat: list[dict], session: dict, ui_language: str, documents: list[str], organisations: list[str],
                mode: str = "extractive"):
@@ -157,24 +163,46 @@ class Interface:
 
     # -- documents ----------------------------------------------------------------------------
     def upload(self, paths: list[str] | None, key: str, ui_language: str, progress=gr.Progress()) -> tuple:
+        """Each file becomes a background job; the bar follows them until all are done. Gradio's
+        copies of the files are removed as soon as they are read, whatever happens next."""
         lang = CODE_OF.get(ui_language, "sv")
         words, errors = TEXTS[lang], FILE_ERRORS[lang]
-        if not self.key_ok(key):
-            return (gr.update(value=words["api_key_wrong"]), *self.refreshed(lang), gr.update())
-        if not paths:
-            return (gr.update(value=words["upload_none"]), *self.refreshed(lang), gr.update())
-        limit = self.service.settings.max_upload_mb
-        messages = []
-        for path in progress.tqdm(paths, desc=words["uploading"]):
+        settings = self.service.settings
+        if not self.key_ok(key) or not paths:
+            for path in paths or []:
+                Path(path).unlink(missing_ok=True)
+            message = words["api_key_wrong"] if paths else words["upload_none"]
+            return (gr.update(value=message), *self.refreshed(lang), gr.update(value=None))
+
+        def reason(code: str | None) -> str:
+            text = errors.get(code or "", errors["unreadable"])
+            return text.format(limit=settings.max_upload_mb, chars=f"{settings.max_document_chars:,}".replace(",", " "))
+
+        messages: list[str] = []
+        jobs = []
+        for path in paths:
             name = Path(path).name
             try:
-                if Path(path).stat().st_size > limit * 1024 * 1024:
-                    raise DocumentError(name, "too large", code="too_large")
-                outcome, record = self.service.ingest_bytes(name, Path(path).read_bytes())
-                messages.append(words[outcome].format(name=name, chunks=record.get("chunk_count", 0)))
-            except DocumentError as error:
-                reason = errors.get(error.code, errors["unreadable"]).format(limit=limit)
-                messages.append(words["failed"].format(name=name, reason=reason))
+                if Path(path).stat().st_size > settings.max_upload_mb * 1024 * 1024:
+                    messages.append(words["failed"].format(name=literal(name), reason=reason("too_large")))
+                    continue
+                jobs.append(self.service.submit_upload(name, Path(path).read_bytes()))
+            finally:
+                Path(path).unlink(missing_ok=True)
+        while not all(job.wait(0) for job in jobs):
+            running = next(job for job in jobs if not job.wait(0))
+            done = sum(job.wait(0) for job in jobs)
+            detail = words["upload_progress"].format(name=running.name, done=running.done, total=running.total) \
+                if running.total else words["upload_reading"].format(name=running.name)
+            progress((done + (running.done / running.total if running.total else 0)) / len(jobs),
+                     desc=f"{words['uploading']} – {detail}")
+            time.sleep(0.3)
+        for job in jobs:
+            if job.status == "succeeded":
+                messages.append(words[job.outcome].format(name=literal(job.name),
+                                                          chunks=(job.document or {}).get("chunk_count", 0)))
+            else:
+                messages.append(words["failed"].format(name=literal(job.name), reason=reason(job.error_code)))
         return (gr.update(value="\n\n".join(messages)), *self.refreshed(lang), gr.update(value=None))
 
     def delete(self, document_id: str | None, key: str, ui_language: str) -> tuple:
@@ -189,7 +217,9 @@ class Interface:
             self.service.delete(document_id)
         except NotFound:
             pass  # someone else deleted it first; the refreshed list shows the state
-        return (gr.update(value=words["deleted"].format(title=title)), *self.refreshed(lang))
+        except Busy:
+            return (gr.update(value=FILE_ERRORS[lang]["busy"]), *self.refreshed(lang))
+        return (gr.update(value=words["deleted"].format(title=literal(title))), *self.refreshed(lang))
 
 
 def mode_choices(lang: str) -> list[tuple[str, str]]:
@@ -200,7 +230,9 @@ def build(service: Service) -> gr.Blocks:
     ui = Interface(service)
     protected = service.settings.api_key is not None
     words = TEXTS["sv"]
-    with gr.Blocks(title="fouassist", analytics_enabled=False) as blocks:
+    # Gradio keeps uploaded files in its cache: what the upload handler has not removed already
+    # goes after an hour.
+    with gr.Blocks(title="fouassist", analytics_enabled=False, delete_cache=(3600, 3600)) as blocks:
         session = gr.State(new_session())
         browser_language = gr.Textbox(visible=False)
         with gr.Row(equal_height=False):
@@ -216,7 +248,8 @@ def build(service: Service) -> gr.Blocks:
                     with gr.Column(scale=3, min_width=320):
                         chat = gr.Chatbot(label=words["chat"], elem_id="chatbot", height=460, sanitize_html=True)
                         question = gr.Textbox(label=words["question"], placeholder=words["placeholder"],
-                                              lines=1, max_lines=8, elem_id="msg", autofocus=True)
+                                              lines=1, max_lines=8, elem_id="msg", autofocus=True,
+                                              max_length=MAX_QUESTION_CHARS)
                         with gr.Row():
                             send = gr.Button(words["send"], variant="primary", elem_id="send")
                             new = gr.Button(words["new"], elem_id="new")
@@ -302,9 +335,9 @@ def build(service: Service) -> gr.Blocks:
                 lambda: gr.update(interactive=True), None, question)
 
         for trigger in (question.submit, send.click):
-            answer_after(trigger(ui.add_question, [question, chat], [question, chat], queue=False))
+            answer_after(trigger(ui.add_question, [question, chat, language], [question, chat], queue=False))
         answer_after(examples.click(lambda sample: sample[0], examples, question, queue=False).then(
-            ui.add_question, [question, chat], [question, chat], queue=False))
+            ui.add_question, [question, chat, language], [question, chat], queue=False))
         new.click(ui.new_conversation, language, [chat, session, sources, context, feedback_status], queue=False)
         sources.click(ui.context_from_sources, [session, language], context)
         bridge.change(ui.show_context, [bridge, session, language], context)
@@ -318,14 +351,9 @@ def build(service: Service) -> gr.Blocks:
 
 
 def mount_ui(app: FastAPI, service: Service) -> FastAPI:
-    """Mount the interface at /ui on the API's app before it starts; `/` redirects to it."""
+    """Mount the interface at /ui on the API's app."""
     blocks = build(service)
     blocks.queue(default_concurrency_limit=8)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse(f"{UI_PATH}/")
-
     return gr.mount_gradio_app(app, blocks, path=UI_PATH, css=CSS, js=BRIDGE_JS,
                                max_file_size=f"{service.settings.max_upload_mb}mb")
 

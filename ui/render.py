@@ -9,14 +9,24 @@ from typing import Any
 from fouassist_ui.texts import DENSE_REASONS, TEXTS
 
 _MARKER_RE = re.compile(r"\[(\d{1,2})\]")
+# Characters that Markdown (and the HTML inside it) would read as syntax: as numeric entities they
+# are shown as they are, so a document's "[phish](https://…)" stays text, whatever its spelling.
+_MARKDOWN_SYNTAX = {ord(c): f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>&\"'=:"}
+
+
+def literal(text: str) -> str:
+    """Text from a document, a title or a file name, for a Markdown component: shown, never rendered."""
+    return text.translate(_MARKDOWN_SYNTAX)
 
 
 def chat_markup(text: str, turn: int) -> str:
-    """An answer for the chat: escaped, with each complete marker [n] a link to its source."""
-    return _MARKER_RE.sub(
-        lambda m: f'<a href="#cite-{turn}-{m.group(1)}" class="cite" title="{m.group(1)}">[{m.group(1)}]</a>',
-        escape(text, quote=False),
-    )
+    """An answer for the chat: every character literal, except the markers [n] the answer itself
+    placed, which become links to their sources. (Quotes cannot carry a marker of their own: the
+    answer writes a quoted "[3]" with other brackets.)"""
+    parts = _MARKER_RE.split(text)  # text, number, text, number, ...
+    return "".join(
+        literal(part) if index % 2 == 0 else f'<a href="#cite-{turn}-{part}" class="cite" title="{part}">[{part}]</a>'
+        for index, part in enumerate(parts))
 
 
 def _where(citation: dict[str, Any], lang: str) -> str:
@@ -25,7 +35,8 @@ def _where(citation: dict[str, Any], lang: str) -> str:
     if citation.get("section"):
         parts.append(f"{words['section']} {citation['section']}")
     if citation.get("page"):
-        parts.append(f"{words['page']} {citation['page']}")
+        last = citation.get("last_page") or citation["page"]
+        parts.append(f"{words['page']} {citation['page']}" + (f"–{last}" if last != citation["page"] else ""))
     return ", ".join(p for p in parts if p)
 
 

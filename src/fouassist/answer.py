@@ -20,23 +20,37 @@ from fouassist.retrieval import Passage, Retrieval, Retriever, SentenceSpan, top
 TEMPLATES = {
     "sv": {
         "according": "Enligt {source}:", "section": "avsnitt {n}", "sections": "avsnitten {n}", "and": "och",
-        "page": "s. {n}", "quote": "”{q}”", "nothing": "Dokumenten säger inget om {topic}.",
+        "page": "s. {n}", "pages": "s. {n}–{m}", "quote": "”{q}”", "title": "dokumentet ”{t}”",
+        "nothing": "Dokumenten säger inget om {topic}.",
         "closest": "Närmaste träffar (de svarar inte på frågan):", "this": "detta",
         "no_words": "Frågan innehåller inga ord att söka på. Ställ en fråga om innehållet i dokumenten.",
     },
     "nb": {
         "according": "Ifølge {source}:", "section": "avsnitt {n}", "sections": "avsnittene {n}", "and": "og",
-        "page": "s. {n}", "quote": "«{q}»", "nothing": "Dokumentene sier ikke noe om {topic}.",
+        "page": "s. {n}", "pages": "s. {n}–{m}", "quote": "«{q}»", "title": "dokumentet «{t}»",
+        "nothing": "Dokumentene sier ikke noe om {topic}.",
         "closest": "Nærmeste treff (de svarer ikke på spørsmålet):", "this": "dette",
         "no_words": "Spørsmålet inneholder ingen ord å søke på. Still et spørsmål om innholdet i dokumentene.",
     },
     "nn": {
         "according": "Ifølgje {source}:", "section": "avsnitt {n}", "sections": "avsnitta {n}", "and": "og",
-        "page": "s. {n}", "quote": "«{q}»", "nothing": "Dokumenta seier ikkje noko om {topic}.",
+        "page": "s. {n}", "pages": "s. {n}–{m}", "quote": "«{q}»", "title": "dokumentet «{t}»",
+        "nothing": "Dokumenta seier ikkje noko om {topic}.",
         "closest": "Næraste treff (dei svarar ikkje på spørsmålet):", "this": "dette",
         "no_words": "Spørsmålet inneheld ingen ord å søkje på. Still eit spørsmål om innhaldet i dokumenta.",
     },
 }
+# Inside quoted text, what could close the quote or pose as a citation marker is replaced by a
+# look-alike that cannot: the reader always knows where the document's words end.
+_NEUTRAL = str.maketrans({"”": "’", "“": "‘", "„": "‚", '"': "'", "«": "‹", "»": "›", "[": "［", "]": "］"})
+TITLE_CHARS = 120
+
+
+def neutral(text: str) -> str:
+    """Document text as the answer quotes it: no quotation marks or [n] of its own, one line."""
+    return " ".join(text.translate(_NEUTRAL).split())
+
+
 # Questions that ask for a number or a date: a sentence without one does not answer them.
 _ASKS_QUANTITY = re.compile(
     r"\b(?:hur många|hur mycket|hur stor[at]? (?:andel|del|summa|budget)|vilket belopp|hvor mange|hvor mye|"
@@ -53,6 +67,7 @@ _HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b\d{1,2}\.\d{1,2}\b|\b(?:januari|ja
                        r"våren|hösten|høsten|sommaren|sommeren|vintern|vinteren)\b", re.IGNORECASE)
 _WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?: ein| eit| nokre)?)\s+", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖÆØÉ][\w-]*)")
+_PROPER_CASE = re.compile(r"\b[A-ZÅÄÖÆØÉ]")
 HEADING_FACTOR = 0.85  # a heading or title is weaker evidence than a sentence of running text
 SECTION_ANSWER_FACTOR = 0.7  # a short sentence (a list item) under a heading that matches the question
 SECTION_ANSWER_CHARS = 160
@@ -74,33 +89,41 @@ class Demands:
     """What a passage must contain to answer the question, beyond its words."""
 
     kind: Callable[[str], bool] | None = None  # has_amount or has_date, for "hur många" / "när" questions
-    names: list[Concept] = field(default_factory=list)  # capitalised words: names of things
+    names: dict[str, Concept] = field(default_factory=dict)  # capitalised words (names of things), as written
     focus: Concept | None = None  # the X of "vilken X"
 
     @classmethod
     def of(cls, question: str, content: list[Concept]) -> Demands:
         by_surface = {c.surface: c for c in content}
         kind = has_amount if _ASKS_QUANTITY.search(question) else has_date if _ASKS_DATE.search(question) else None
-        names = [by_surface[m.lower()] for m in _CAPITALISED.findall(question.strip()) if m.lower() in by_surface]
+        names = {m: by_surface[m.lower()] for m in _CAPITALISED.findall(question.strip()) if m.lower() in by_surface}
         focus = None
         which = _WHICH.search(question)
         if which:
             following = re.findall(r"[^\W\d_][\w-]*", question[which.end():])
             head = next((w.lower() for w in following if not _NUMBER.fullmatch(w)), None)
             focus = by_surface.get(head) if head else None
-        return cls(kind, list({c.surface: c for c in names}.values()), focus)
+        return cls(kind, names, focus)
 
     def passage_factor(self, passage: Passage) -> float:
         """How far the passage meets the demands (1.0: fully), with its organisation scope."""
         factor = passage.scope
         if self.kind is not None and not any(self.kind(passage.span_text(s.start, s.end)) for s in passage.sentences):
             factor *= MISSING_TYPE_FACTOR
-        for name in self.names:
-            if name.match(passage.terms) < 0.5:
+        for written, name in self.names.items():
+            if name.match(passage.terms) < 0.5 or not _names(passage, written):
                 factor *= MISSING_NAME_FACTOR
-        if self.focus is not None and self.focus not in self.names and self.focus.match(passage.terms) < 0.5:
+        if self.focus is not None and self.focus not in self.names.values() and self.focus.match(passage.terms) < 0.5:
             factor *= MISSING_FOCUS_FACTOR
         return factor
+
+
+def _names(passage: Passage, written: str) -> bool:
+    """Whether the passage (or its document's title, organisation and headings) has `written` as a
+    name, capitalised: the month "mars" is not the planet Mars. Inflected forms count (Stockholms)."""
+    stem = written[:max(4, len(written) - 2)]
+    where = " ".join([passage.text, passage.title, passage.organisation or "", *passage.heading_path])
+    return re.search(rf"(?<![\w-]){re.escape(stem)}", where) is not None
 
 
 _SHORT_SENTENCE_WORDS = 4
@@ -114,12 +137,13 @@ class Citation:
     title: str
     organisation: str | None
     section: str | None
-    page: int | None
+    page: int | None  # the page the quote starts on; `last_page` the one it ends on
     passage: str
     quote: str
     start: int
     end: int
     score: float
+    last_page: int | None = None
 
 
 @dataclass
@@ -240,15 +264,19 @@ class Composer:
         documents = documents[: self.settings.max_documents]
         per_document = max(1, self.settings.max_quotes // max(1, len(documents)))
         chosen: list[tuple[str, list[_Candidate]]] = []
+        quoted: set[str] = set()  # a sentence is quoted once, even where a document repeats it
         for document_id, candidates in documents:
             keep: list[_Candidate] = []
             local_floor = max(self.settings.quote_min_coverage, 0.75 * candidates[0].score)
             for candidate in candidates:
                 if len(keep) >= per_document or candidate.score < local_floor:
                     break
-                if all(candidate.start != k.start for k in keep):
+                text = " ".join(candidate.quote.lower().split())
+                if text not in quoted:
+                    quoted.add(text)
                     keep.append(candidate)
-            chosen.append((document_id, sorted(keep, key=lambda c: c.start)))
+            if keep:
+                chosen.append((document_id, sorted(keep, key=lambda c: c.start)))
         return chosen
 
     def _answer(self, scored: list[_Candidate], best: float, lang: str) -> Answer:
@@ -260,9 +288,8 @@ class Composer:
             for candidate in _merge_adjacent(candidates):
                 citation = _citation(len(citations) + 1, candidate)
                 citations.append(citation)
-                quotes.append(f"{words['quote'].format(q=citation.quote)} [{citation.id}]")
-            sections = list(dict.fromkeys(c.section for c in citations[-len(quotes):] if c.section))
-            lead = words["according"].format(source=_source(passage, sections, candidates[0], lang))
+                quotes.append(f"{words['quote'].format(q=neutral(citation.quote))} [{citation.id}]")
+            lead = words["according"].format(source=_source(passage, citations[-len(quotes):], lang))
             parts.append(" ".join([lead, *quotes]))
         return Answer("\n\n".join(parts), False, lang, citations=citations)
 
@@ -279,7 +306,8 @@ class Composer:
             lines = []
             for citation in closest:
                 where = f", {words['section'].format(n=citation.section)}" if citation.section else ""
-                lines.append(f"- {citation.title}{where}: {words['quote'].format(q=_snippet(citation.quote))}")
+                lines.append(f"- {words['title'].format(t=_shortened(neutral(citation.title)))}{where}: "
+                             f"{words['quote'].format(q=_snippet(neutral(citation.quote)))}")
             text += "\n\n" + words["closest"] + "\n" + "\n".join(lines)
         return Answer(text, True, lang, closest=closest)
 
@@ -304,11 +332,14 @@ def _adjacent(first: _Candidate, second: _Candidate) -> bool:
 
 
 def cite(number: int, passage: Passage, sentence: SentenceSpan, start: int, end: int, score: float) -> Citation:
-    """Citation [number]: the span start..end of `passage`, in the section and page of `sentence`."""
+    """Citation [number]: the span start..end of `passage`, in the section of `sentence`, on the
+    pages of the sentences it covers."""
+    pages = [s.page for s in passage.sentences if s.page is not None and s.start < end and start < s.end]
     return Citation(
         id=number, chunk_id=passage.chunk_id, document_id=passage.document_id, title=passage.title,
-        organisation=passage.organisation, section=sentence.section, page=sentence.page, passage=passage.text,
-        quote=passage.span_text(start, end), start=start, end=end, score=round(score, 4),
+        organisation=passage.organisation, section=sentence.section, page=min(pages, default=sentence.page),
+        passage=passage.text, quote=passage.span_text(start, end), start=start, end=end, score=round(score, 4),
+        last_page=max(pages, default=sentence.page),
     )
 
 
@@ -316,18 +347,28 @@ def _citation(number: int, candidate: _Candidate) -> Citation:
     return cite(number, candidate.passage, candidate.sentence, candidate.start, candidate.end, candidate.score)
 
 
-def _source(passage: Passage, sections: list[str], first: _Candidate, lang: str) -> str:
+def _source(passage: Passage, citations: list[Citation], lang: str) -> str:
+    """The document a part of the answer quotes: its title as a name, its organisation, and the
+    sections (or, without sections, the pages) of exactly the quotes that follow."""
     words = TEMPLATES[lang]
     details = []
     if passage.organisation and passage.organisation.lower() not in passage.title.lower():
-        details.append(passage.organisation)
+        details.append(neutral(passage.organisation))
+    sections = list(dict.fromkeys(c.section for c in citations if c.section))
+    first = min((c.page for c in citations if c.page is not None), default=None)
+    last = max((c.last_page or c.page for c in citations if c.page is not None), default=None)
     if len(sections) == 1:
         details.append(words["section"].format(n=sections[0]))
     elif sections:
         details.append(words["sections"].format(n=", ".join(sections[:-1]) + f" {words['and']} " + sections[-1]))
-    elif passage.page:
-        details.append(words["page"].format(n=passage.page))
-    return f"{passage.title} ({', '.join(details)})" if details else passage.title
+    elif first is not None:
+        details.append(words["page"].format(n=first) if first == last else words["pages"].format(n=first, m=last))
+    title = words["title"].format(t=_shortened(neutral(passage.title)))
+    return f"{title} ({', '.join(details)})" if details else title
+
+
+def _shortened(text: str, limit: int = TITLE_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _snippet(text: str, words: int = 25) -> str:

@@ -29,17 +29,20 @@ from pydantic import ValidationError
 
 from fouassist import __version__
 from fouassist.answer import Answer
-from fouassist.documents import DocumentError
 from fouassist.feedback import Feedback
-from fouassist.middleware import BodyLimitMiddleware, Metrics, RequestMiddleware
+from fouassist.jobs import Job
+from fouassist.middleware import BodyLimitMiddleware, Metrics, RateLimitMiddleware, RequestMiddleware
 from fouassist.schemas import (
     GENERATIVE_MODEL, AskRequest, AskResponse, ChatRequest, CitationOut, ContextOut, DocumentList, DocumentWithText,
-    ErrorOut, FeedbackSaved, HealthResponse, PassageOut, RetrieveRequest, RetrieveResponse, TextDocument, UploadResult,
+    ErrorOut, FeedbackSaved, HealthResponse, JobList, JobOut, PassageOut, RetrieveRequest, RetrieveResponse,
+    TextDocument, UploadResult, check_text,
 )
 from fouassist.service import Busy, NotFound, Service
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "fouassist"
+UPLOAD_PATHS = ("/v1/documents", "/ui/gradio_api/upload")
+ASK_PATHS = ("/v1/ask", "/v1/retrieve", "/v1/chat/completions", "/ui/gradio_api/queue/join")
 
 
 def get_service(request: Request) -> Service:
@@ -76,8 +79,10 @@ WRITE = [Depends(require_write_key)]
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error answers a route gives (all shaped as ErrorOut)."""
-    text = {401: "the API key is missing or wrong", 404: "no such document", 413: "the body is too large",
-            415: "the file type is not supported", 422: "the request is not valid; the message says why"}
+    text = {401: "the API key is missing or wrong", 404: "no such document", 409: "another change is under way; "
+            "try again after Retry-After seconds", 413: "the body or the document is too large",
+            415: "the file type is not supported", 422: "the request is not valid; the message says why",
+            429: "too many requests from this client; try again after Retry-After seconds"}
     return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
 
 
@@ -86,17 +91,45 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     for error in errors:
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if "unable to parse raw data as a unicode string" in message:
+            message = "contains an invalid character (a lone UTF-16 surrogate such as \\udfff); send text in valid UTF-8"
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "the request is not valid"
 
 
-def _safe_filename(name: str | None) -> str:
-    """The last component of an uploaded file's name, without control characters."""
+def _safe_filename(name: str | None, limit: int = 200) -> str:
+    """The last component of an uploaded file's name, without control characters, at most
+    `limit` characters long: a long name loses the end of its stem, never its extension."""
     base = PureWindowsPath(PurePosixPath(name or "").name).name
-    cleaned = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
+    cleaned = "".join(ch for ch in base if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF).strip().lstrip(".")
     if not cleaned:
         raise HTTPException(422, "the uploaded file has no usable name; give it a name such as strategy.pdf")
-    return cleaned[:200]
+    stem, dot, suffix = cleaned.rpartition(".")
+    if not dot or len(suffix) > 10:
+        return cleaned[:limit]
+    return f"{stem[:limit - len(suffix) - 1]}.{suffix}"
+
+
+def _check_text(value: str, name: str) -> None:
+    try:
+        check_text(value, name)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+
+
+def _validation_error(errors: list[dict[str, Any]]) -> Response:
+    """422 with what is wrong. Written with ASCII escapes, since the input it echoes may hold
+    characters that UTF-8 cannot encode (a lone surrogate)."""
+    content = {"message": _validation_message(errors), "detail": errors}
+    return Response(json.dumps(content, ensure_ascii=True, default=str), status_code=422,
+                    media_type="application/json")
+
+
+def _job_error(job: Job) -> HTTPException:
+    """The HTTP error of a failed upload job, as the request would have had it."""
+    code = {"unsupported": 415, "too_large": 413, "busy": 409, "internal": 500}.get(job.error_code or "", 422)
+    headers = {"Retry-After": "5"} if code == 409 else None
+    return HTTPException(code, job.error or "the upload failed", headers=headers)
 
 
 Extension = Callable[[FastAPI, AsyncExitStack], Awaitable[None]]
@@ -125,10 +158,16 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     settings = service.settings
     metrics = Metrics(lambda: service.health(check_model=False))
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb, other_mb=settings.max_request_mb,
-                       upload_paths=("/v1/documents", "/ui/gradio_api/upload"))
-    if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
+                       upload_paths=UPLOAD_PATHS)
+    # Always present, even with no origin allowed: the web interface (Gradio) then follows it
+    # instead of its own rule, which trusts any localhost origin.
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                       allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
+    app.add_middleware(RateLimitMiddleware, rules=[
+        (ASK_PATHS, ("POST",), settings.rate_limit_ask),
+        (("/v1/feedback",), ("POST",), settings.rate_limit_feedback),
+        (UPLOAD_PATHS, ("POST",), settings.rate_limit_upload),
+    ])
     app.add_middleware(RequestMiddleware, metrics=metrics)
 
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse,
@@ -138,12 +177,8 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = error.errors()
-        return JSONResponse(status_code=422, content={
-            "message": _validation_message(errors),
-            "detail": json.loads(json.dumps(errors, default=str)),
-        })
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        return _validation_error(error.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -157,7 +192,7 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     @app.exception_handler(Busy)
     async def _busy(request: Request, error: Busy) -> JSONResponse:
         return JSONResponse(status_code=409, content={"message": str(error), "detail": str(error)},
-                            headers={"Retry-After": "5"})
+                            headers={"Retry-After": str(max(1, round(settings.write_wait_s)))})
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, error: NotFound) -> JSONResponse:
@@ -179,7 +214,7 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
         return {**service.health(), "ui": request.app.state.ui}
 
     @app.post("/v1/ask", response_model=AskResponse, tags=["questions"], dependencies=READ,
-              responses=errors(401, 413, 422))
+              responses=errors(401, 413, 422, 429))
     def ask(body: AskRequest, service: ServiceDep) -> AskResponse:
         """A short answer built from verbatim passages, each cited as [n]; or, with
         `"mode": "generative"`, written by the configured language model with every sentence's
@@ -189,7 +224,7 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
         return AskResponse.of(answer)
 
     @app.post("/v1/retrieve", response_model=RetrieveResponse, tags=["questions"], dependencies=READ,
-              responses=errors(401, 413, 422))
+              responses=errors(401, 413, 422, 429))
     def retrieve(body: RetrieveRequest, service: ServiceDep) -> RetrieveResponse:
         """The best passages for a query, without composing an answer."""
         result = service.retrieve(body.query, body.top_k, body.filters.to_search() if body.filters else None)
@@ -220,60 +255,75 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     @app.post(
         "/v1/documents", response_model=UploadResult, status_code=201, tags=["documents"],
         dependencies=WRITE, responses={200: {"model": UploadResult, "description": "the same content was already indexed"},
-                                       **errors(401, 413, 415, 422)},
+                                       202: {"model": JobOut, "description": "still being indexed: follow the job"},
+                                       **errors(401, 409, 413, 415, 422, 429)},
         openapi_extra={"requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
                 "file": {"type": "string", "format": "binary"}, "title": {"type": "string"}}}},
             "application/json": {"schema": TextDocument.model_json_schema()},
         }}},
     )
-    async def upload_document(request: Request, response: Response) -> dict[str, Any]:
+    async def upload_document(request: Request, response: Response) -> Any:
         """Add a document: a file (PDF, DOCX, TXT, MD, HTML) as multipart, or JSON with title and text.
 
-        Answers 201 when the document was added or replaced, 200 when the same content was
-        already indexed."""
+        It is indexed by a background job. Answers 201 when the document was added or replaced,
+        200 when the same content was already indexed, and 202 with the job's address
+        (`Location`, and `job` in the body) when indexing takes longer than a few seconds."""
         service: Service = request.app.state.service  # the body's size is limited by BodyLimitMiddleware
         content_type = request.headers.get("content-type", "")
-        try:
-            if content_type.startswith("multipart/form-data"):
-                try:
-                    form = await request.form(max_files=1, max_fields=5)
-                except StarletteHTTPException as error:
-                    raise HTTPException(422, f"the multipart form cannot be read ({error.detail}); "
-                                             "send the document in a field named 'file'") from None
-                upload = form.get("file")
-                if upload is None or isinstance(upload, str):
-                    raise HTTPException(422, "file: send the document in a form field named 'file'")
-                data = await upload.read()
-                title = form.get("title")
-                name = _safe_filename(upload.filename)
-                outcome, record = await run_in_threadpool(
-                    service.ingest_bytes, name, data, title if isinstance(title, str) and title.strip() else None)
-            elif content_type.startswith("application/json"):
-                try:
-                    body = TextDocument.model_validate_json(await request.body())
-                except ValidationError as error:
-                    return JSONResponse(status_code=422, content={"message": _validation_message(error.errors()),
-                                                                  "detail": json.loads(error.json())})
-                outcome, record = await run_in_threadpool(service.ingest_text, body.title, body.text, body.metadata)
-            else:
-                raise HTTPException(415, "send multipart/form-data with a 'file' field, or JSON with 'title' and 'text'")
-        except DocumentError as error:
-            code = 415 if error.code == "unsupported" else 422
-            raise HTTPException(code, str(error)) from None
-        if outcome == "unchanged":
-            response.status_code = 200
-        return {**record, "outcome": outcome}
+        if content_type.startswith("multipart/form-data"):
+            try:
+                form = await request.form(max_files=1, max_fields=5)
+            except StarletteHTTPException as error:
+                raise HTTPException(422, f"the multipart form cannot be read ({error.detail}); "
+                                         "send the document in a field named 'file'") from None
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise HTTPException(422, "file: send the document in a form field named 'file'")
+            title = form.get("title")
+            title = title.strip() if isinstance(title, str) and title.strip() else None
+            if title is not None:
+                _check_text(title, "title")
+            job = service.submit_upload(_safe_filename(upload.filename), await upload.read(), title)
+        elif content_type.startswith("application/json"):
+            try:
+                body = TextDocument.model_validate_json(await request.body())
+            except ValidationError as error:
+                return _validation_error(error.errors())
+            job = service.submit_text(body.title, body.text, body.metadata.model_dump(exclude_none=True))
+        else:
+            raise HTTPException(415, "send multipart/form-data with a 'file' field, or JSON with 'title' and 'text'")
+        if not await run_in_threadpool(job.wait, settings.upload_wait_s):
+            return JSONResponse(status_code=202, content=JobOut(**job.public()).model_dump(),
+                                headers={"Location": f"/v1/jobs/{job.id}"})
+        if job.status == "failed":
+            raise _job_error(job)
+        response.status_code = 200 if job.outcome == "unchanged" else 201
+        return {**(job.document or {}), "outcome": job.outcome, "job_id": job.id}
+
+    @app.get("/v1/jobs", response_model=JobList, tags=["documents"], dependencies=WRITE, responses=errors(401))
+    def list_jobs(service: ServiceDep) -> dict[str, Any]:
+        """Upload jobs, newest first: queued, running (with progress in chunks), succeeded or failed."""
+        return {"jobs": [job.public() for job in service.jobs.list()]}
+
+    @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["documents"], dependencies=WRITE,
+             responses=errors(401, 404))
+    def get_job(job_id: str, service: ServiceDep) -> dict[str, Any]:
+        """One upload job: its status, progress, and the document or the error when it is done."""
+        job = service.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job with id {job_id}; GET /v1/jobs lists the recent ones")
+        return job.public()
 
     @app.delete("/v1/documents/{document_id}", status_code=204, tags=["documents"], dependencies=WRITE,
-                responses=errors(401, 404, 422))
+                responses=errors(401, 404, 409, 422))
     def delete_document(document_id: str, service: ServiceDep) -> Response:
         service.delete(document_id)
         return Response(status_code=204)
 
     # -- feedback ------------------------------------------------------------------------------------
     @app.post("/v1/feedback", status_code=201, tags=["feedback"], dependencies=READ, response_model=FeedbackSaved,
-              responses=errors(401, 413, 422))
+              responses=errors(401, 413, 422, 429))
     def post_feedback(body: Feedback, service: ServiceDep) -> dict[str, str]:
         """Record whether an answer helped, with the question, the answer and its citations."""
         return {"id": service.feedback.add(body)["id"]}
@@ -298,7 +348,7 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=READ, responses={
         200: {"description": "a chat completion, or with `stream: true` server-sent chunks ending with [DONE]",
               "content": {"application/json": {}, "text/event-stream": {}}},
-        **errors(401, 413, 422)})
+        **errors(401, 413, 422, 429)})
     def chat_completions(body: ChatRequest, service: ServiceDep):
         """The cited answer as an OpenAI chat completion. `citations`, `unsupported` and
         `fallback_reason` are extra fields, sent once (with `stream: true`, in the last chunk before

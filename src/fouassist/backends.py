@@ -83,6 +83,7 @@ class QueryPlan:
     candidates: int
     rrf_k: int = 2
     with_vectors: tuple[str, ...] = ()
+    with_payload: bool = True
 
 
 @dataclass
@@ -227,10 +228,10 @@ class EdgeBackend:
         if len(plan.rankings) == 1:
             only = plan.rankings[0]
             request = q.QueryRequest(limit=plan.limit, query=q.Query.Nearest(self._vector(only.vector), using=only.using),
-                                     filter=flt, with_payload=True, with_vector=with_vector)
+                                     filter=flt, with_payload=plan.with_payload, with_vector=with_vector)
         else:
             request = q.QueryRequest(
-                limit=plan.limit, with_payload=True, with_vector=with_vector,
+                limit=plan.limit, with_payload=plan.with_payload, with_vector=with_vector,
                 prefetches=[q.Prefetch(limit=plan.candidates, filter=flt,
                                        query=q.Query.Nearest(self._vector(r.vector), using=r.using))
                             for r in plan.rankings],
@@ -341,11 +342,11 @@ class ServerBackend:
         if len(plan.rankings) == 1:
             only = plan.rankings[0]
             result = self.client.query_points(self.collection, query=self._vector(only.vector), using=only.using,
-                                              query_filter=flt, limit=plan.limit, with_payload=True,
+                                              query_filter=flt, limit=plan.limit, with_payload=plan.with_payload,
                                               with_vectors=with_vectors)
         else:
             result = self.client.query_points(
-                self.collection, limit=plan.limit, with_payload=True, with_vectors=with_vectors,
+                self.collection, limit=plan.limit, with_payload=plan.with_payload, with_vectors=with_vectors,
                 prefetch=[m.Prefetch(query=self._vector(r.vector), using=r.using, limit=plan.candidates, filter=flt)
                           for r in plan.rankings],
                 query=m.RrfQuery(rrf=m.Rrf(k=plan.rrf_k, weights=[r.weight for r in plan.rankings])))

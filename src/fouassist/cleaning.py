@@ -22,6 +22,8 @@ from functools import lru_cache
 
 import wordfreq
 
+from fouassist.analysis import MAX_WORD_CHARS
+
 # Bullet glyphs seen in extracted PDFs and web pages (private-use Symbol/Wingdings glyphs such as
 # U+F0B7 become "•" in normalize_characters).
 _BULLETS = "•▪◦●·‣⁃■□◆◇➢➤✓✔"
@@ -88,9 +90,14 @@ def _ends_sentence(text: str) -> bool:
     return text.rstrip().rstrip("”\"»)’'").endswith(_TERMINAL)
 
 
-@lru_cache(maxsize=50_000)
 def _is_word(word: str) -> bool:
-    word = word.lower()
+    """Whether a dictionary knows the word; a string longer than any word is none (and is kept
+    out of both caches, so that an upload cannot fill them with long strings)."""
+    return len(word) <= MAX_WORD_CHARS and _known(word.lower())
+
+
+@lru_cache(maxsize=50_000)
+def _known(word: str) -> bool:
     return any(wordfreq.zipf_frequency(word, lang) > 1.0 for lang in ("sv", "nb"))
 
 

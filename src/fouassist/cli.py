@@ -171,7 +171,8 @@ def ask(
     if answer.citations:
         typer.echo("")
     for c in answer.citations:
-        where = ", ".join(x for x in (f"avsnitt {c.section}" if c.section else "", f"s. {c.page}" if c.page else "") if x)
+        pages = f"s. {c.page}" + (f"–{c.last_page}" if c.last_page and c.last_page != c.page else "") if c.page else ""
+        where = ", ".join(x for x in (f"avsnitt {c.section}" if c.section else "", pages) if x)
         typer.echo(f"[{c.id}] {c.title}{f' ({where})' if where else ''} [{c.document_id} {c.start}-{c.end}]")
 
 
@@ -239,6 +240,9 @@ def evaluate(
     mode: Annotated[str, typer.Option("--mode", help="extractive, or generative: also the language model's "
                                                      "answers (needs FOUASSIST_LLM_BASE_URL and _MODEL).")
                     ] = "extractive",
+    abstention: Annotated[bool, typer.Option("--abstention/--no-abstention", help="Also SweFAQ and NorQuAD with "
+                                             "every other gold passage removed (unanswerable with near misses).")
+                          ] = True,
 ) -> None:
     """Measure retrieval, citations, answers and abstention against reference questions."""
     from fouassist import eval_report
@@ -270,7 +274,8 @@ def evaluate(
             loader, file = (load_swefaq, "swefaq_dev.jsonl") if name == "swefaq" else (load_norquad, "norquad_validation.json")
             if not (external / file).is_file():
                 fail(f"no external set at {external / file}")
-            reports.append(run_external(settings, loader(external / file), work, progress=True, mode=mode))
+            reports.extend(run_external(settings, loader(external / file), work, progress=True, mode=mode,
+                                        abstention=abstention))
     for path in eval_report.write(reports, out):
         typer.echo(f"Wrote {path}")
     for report in reports:

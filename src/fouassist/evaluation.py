@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from fouassist import metrics
+from fouassist.progress import progress_bar
 from fouassist.service import Service
 
 CONFIGS = ("bm25-plain", "dense", "lexical", "hybrid")
@@ -184,8 +183,7 @@ class Evaluator:
             ) -> dict[str, dict[str, Outcome]]:
         results: dict[str, dict[str, Outcome]] = {}
         chunk_by_id = {c["id"]: c for c in self.chunks}
-        bar = tqdm(total=len(self.questions) * len(self.configs), unit="q", desc="Evaluating", disable=not progress)
-        with bar:
+        with progress_bar(progress, len(self.questions) * len(self.configs), "Evaluating", "answer") as bar:
             for question in self.questions:
                 gold = self.gold_spans(question) if question.answerable else {}
                 total = sum(self._relevant_chunk(c, gold, question.gold_quotes) for c in self.chunks) if gold else 0
@@ -373,9 +371,23 @@ def run_default(settings, set_path: Path, split: str, work_dir: Path, progress: 
     return report
 
 
+def gold_removed(external: ExternalSet) -> tuple[ExternalSet, set[str]]:
+    """The abstention benchmark of an external set: every other gold passage (in the order the
+    questions first use them) is left out of the index. The questions whose passage is gone are
+    unanswerable, with near misses still indexed; the others stay answerable. Returns the set
+    and the sources to remove."""
+    golds = list(dict.fromkeys(source for q in external.questions for source in q.documents))
+    removed = set(golds[1::2])
+    questions = [replace(q, answerable=False, documents=[], answers=[], type="gold_removed")
+                 if removed & set(q.documents) else q for q in external.questions]
+    documents = [d for d in external.documents if d[0] not in removed]
+    return ExternalSet(f"{external.name}/gold-removed", documents, questions), removed
+
+
 def run_external(settings, external: ExternalSet, work_dir: Path, progress: bool = False,
-                 mode: str = "extractive") -> dict[str, Any]:
-    """Write the set's passages as files, ingest them into a fresh index, and evaluate."""
+                 mode: str = "extractive", abstention: bool = False) -> list[dict[str, Any]]:
+    """Write the set's passages as files, ingest them into a fresh index, and evaluate; with
+    `abstention`, then remove every other gold passage and evaluate the gold-removed set too."""
     import shutil
 
     folder = work_dir / f"{external.name}-documents"
@@ -387,7 +399,13 @@ def run_external(settings, external: ExternalSet, work_dir: Path, progress: bool
                             work_dir / f"index-{external.name}")
     try:
         service.ingest_paths([folder], progress=progress)
-        report = evaluate(service, external.name, external.questions, progress, mode)
+        reports = [evaluate(service, external.name, external.questions, progress, mode)]
+        if abstention:
+            reduced, removed = gold_removed(external)
+            for record in service.documents():
+                if record["source"] in removed:
+                    service.delete(record["id"])
+            reports.append(evaluate(service, reduced.name, reduced.questions, progress, mode))
     finally:
         service.close()
-    return report
+    return reports

@@ -14,30 +14,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from fouassist.schemas import Text
+
 Rating = Literal["helpful", "not_helpful"]
 
 
 class FeedbackCitation(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    id: StrictInt
-    document_id: str
-    title: str
-    section: str | None = None
-    quote: str
+    id: StrictInt = Field(ge=0, le=1000)
+    document_id: Text = Field(max_length=64)
+    title: Text = Field(max_length=500)
+    section: Text | None = Field(None, max_length=50)
+    quote: Text = Field(max_length=3000)
 
 
 class Feedback(BaseModel):
-    """What a reader thought of one answer, with the answer it is about."""
+    """What a reader thought of one answer, with the answer it is about. Every field has a cap:
+    anyone may send feedback, and it is kept on disk."""
 
     model_config = ConfigDict(extra="forbid")
     rating: Rating
-    comment: str = Field("", max_length=2000)
-    question: str = Field(min_length=1, max_length=2000)
-    answer: str = Field(max_length=50_000)
-    citations: list[FeedbackCitation] = Field(default_factory=list, max_length=50)
+    comment: Text = Field("", max_length=2000)
+    question: Text = Field(min_length=1, max_length=2000)
+    answer: Text = Field(max_length=10_000)
+    citations: list[FeedbackCitation] = Field(default_factory=list, max_length=10)
     abstained: StrictBool = False
-    language: str | None = None
-    session: str | None = Field(None, max_length=100, description="Opaque id of the conversation.")
+    language: Literal["sv", "nb", "nn"] | None = None
+    session: Text | None = Field(None, max_length=100, description="Opaque id of the conversation.")
 
 
 class FeedbackStore:
@@ -79,5 +82,13 @@ class FeedbackStore:
         for entry in entries:
             cited = "; ".join(f"[{c['id']}] {c['title']} {c.get('section') or ''}: {c['quote']}"
                               for c in entry.get("citations", []))
-            writer.writerow({**entry, "citations": cited})
+            writer.writerow({key: _cell(value) for key, value in {**entry, "citations": cited}.items()})
         return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet will not run: text starting with = + - @ tab or CR gets a
+    leading apostrophe (OWASP's advice against formula injection)."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value

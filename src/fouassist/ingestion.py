@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = "2"
 CONTEXT_WEIGHT = 0.5  # title and headings count half as much as the chunk's own words
 
-Progress = Callable[[int], None]
+Progress = Callable[[int], None]  # chunks just done
+DocumentProgress = Callable[[int, int], None]  # (chunks done, chunks of the document)
 
 
 @dataclass
@@ -116,7 +117,7 @@ class Ingestor:
         texts = [embedding_text(p.title, p.organisation, p.heading_path, p.text) for p in payloads]
         return [vector.tolist() for vector in self.embedder.embed_passages(texts)]
 
-    def write(self, document: Document, progress: Progress | None = None) -> DocumentRecord:
+    def write(self, document: Document, progress: DocumentProgress | None = None) -> DocumentRecord:
         """Index one document (record pending -> chunks -> complete) and return its record."""
         chunks = self.chunks(document)
         rows, term_df = [], Counter()
@@ -133,11 +134,13 @@ class Ingestor:
         self.store.put_record(record)
         batch = self.embedder.batch_size if self.embedder else 256
         for first in range(0, len(rows), batch):
+            if progress:
+                progress(first, len(rows))
             part = rows[first:first + batch]
             dense = self._embed([payload for _, payload, _ in part]) if self.embedder else [None] * len(part)
             self.store.write_chunks([(i, p, s, d) for (i, p, s), d in zip(part, dense)])
-            if progress:
-                progress(len(part))
+        if progress:
+            progress(len(rows), len(rows))
         self.store.set_chunk_status(document.id, "complete")
         self.store.set_record(document.id, status="complete")
         record.status = "complete"

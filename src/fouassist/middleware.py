@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -144,10 +145,47 @@ class BodyLimitMiddleware:
                 await _too_large(send, megabytes, upload)
 
 
+class RateLimitMiddleware:
+    """Per-client limits (the `limits` library, a moving window in memory) on the routes that cost
+    the most or that anyone may call: asking, feedback, uploads. Over the limit: 429 with
+    Retry-After. Clients are told apart by their address."""
+
+    def __init__(self, app, rules: list[tuple[tuple[str, ...], str, str]]) -> None:
+        from limits import parse, storage, strategies
+
+        self.app = app
+        self.limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        # (path prefixes, methods, limit) -> parsed; an empty limit means none
+        self.rules = [(prefixes, methods, parse(limit)) for prefixes, methods, limit in rules if limit.strip()]
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            path, method = scope.get("path", ""), scope["method"]
+            client = (scope.get("client") or ("unknown",))[0]
+            for number, (prefixes, methods, limit) in enumerate(self.rules):
+                if method in methods and path.startswith(prefixes):
+                    if not self.limiter.hit(limit, str(number), client):
+                        reset = self.limiter.get_window_stats(limit, str(number), client).reset_time
+                        await _too_many(send, limit, max(1, math.ceil(reset - time.time())))
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+async def _too_many(send, limit, retry_after: int) -> None:
+    message = (f"too many requests from this address (the limit is {limit}); "
+               f"try again in {retry_after} s")
+    await _json(send, 429, {"message": message, "detail": message}, [(b"retry-after", str(retry_after).encode())])
+
+
+async def _json(send, status: int, content: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(content).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _too_large(send, megabytes: int, upload: bool) -> None:
     message = f"{'the upload' if upload else 'the request body'} is larger than the limit of {megabytes} MB"
-    body = json.dumps({"message": message, "detail": message}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+    await _json(send, 413, {"message": message, "detail": message}, [(b"connection", b"close")])

@@ -123,11 +123,11 @@ class Retrieval:
 class RetrievalSettings:
     candidates: int = 30  # chunks each ranking fetches before fusion
     diversity_decay: float = 0.75  # score factor per earlier pick from the same document
-    rrf_dense_weight: float = 1.0  # weights of the two rankings in the engine's fusion
+    rrf_dense_weight: float = 2.0  # weights of the two rankings in the engine's fusion
     rrf_sparse_weight: float = 1.0
     coverage_weight: float = 1.0  # the ranking stage's signals: lexical coverage of the question,
-    dense_weight: float = 1.0  # cosine similarity to the question,
-    fused_weight: float = 0.35  # and the position in the engine's fused result
+    dense_weight: float = 10.0  # cosine similarity to the question,
+    fused_weight: float = 0.1  # and the position in the engine's fused result
 
 
 def load_glossary(analyzer: Analyzer) -> dict[str, set[str]]:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator,
+)
 
 from fouassist.answer import Answer, Citation
 from fouassist.retrieval import Passage
 from fouassist.store import SearchFilters
 
-MAX_QUESTION_CHARS = 2000
+MAX_QUESTION_CHARS = 2000  # a question, and every earlier question of a conversation: what the analyser reads
+MAX_MESSAGE_CHARS = 20_000  # an earlier answer, or a system message: kept, never analysed
 Language = Literal["sv", "nb", "nn"]
 # A question must have a letter or digit of the Latin alphabet (Nordic letters included); the
 # same rule stands in the OpenAPI schema, so that clients can check before they send.
@@ -32,8 +35,10 @@ class Filters(BaseModel):
     """Which documents to search. Every field is optional; unknown fields are an error."""
 
     model_config = ConfigDict(extra="forbid")
-    document_ids: list[str] | None = Field(None, description="Only these document ids.")
-    organisations: list[str] | None = Field(None, description="Only documents of these organisations.")
+    document_ids: list[Annotated[Text, Field(max_length=64)]] | None = Field(None, max_length=500,
+                                                                             description="Only these document ids.")
+    organisations: list[Annotated[Text, Field(max_length=200)]] | None = Field(
+        None, max_length=100, description="Only documents of these organisations.")
     languages: list[Language] | None = Field(None, description="Only documents in these languages.")
     date_from: dt.date | None = Field(None, description="Only documents dated on or after this day (YYYY-MM-DD).")
     date_to: dt.date | None = Field(None, description="Only documents dated on or before this day (YYYY-MM-DD).")
@@ -59,20 +64,42 @@ class Filters(BaseModel):
         )
 
 
+def check_text(value: str, name: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Any text a client sends: within `limit`, and encodable (no lone UTF-16 surrogate)."""
+    if len(value) > limit:
+        raise ValueError(f"the {name} has {len(value)} characters; the limit is {limit}")
+    if _SURROGATE_RE.search(value):
+        raise ValueError(f"the {name} contains an invalid character (a lone UTF-16 surrogate such as \\ud800); "
+                         "send text in valid UTF-8")
+    return value
+
+
 def check_question(value: str, name: str = "question") -> str:
+    check_text(value, name, MAX_QUESTION_CHARS)
     if not value.strip():
         raise ValueError(f"the {name} is empty; write a question in Swedish or Norwegian")
-    if len(value) > MAX_QUESTION_CHARS:
-        raise ValueError(f"the {name} has {len(value)} characters; the limit is {MAX_QUESTION_CHARS}")
     if not re.search(WORD_PATTERN, value):
         raise ValueError(f"the {name} has no words, only punctuation or symbols; write a question with words")
     return value.strip()
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+Text = Annotated[str, AfterValidator(lambda value: check_text(value, "text"))]
+
+
 class HistoryMessage(BaseModel):
+    """An earlier turn: a question (read by the analyser, so limited like one) or an answer."""
+
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=20_000)
+    content: str = Field(description=f"At most {MAX_QUESTION_CHARS} characters for a question, "
+                                     f"{MAX_MESSAGE_CHARS} for an answer.")
+
+    @model_validator(mode="after")
+    def _limits(self) -> HistoryMessage:
+        check_text(self.content, f"earlier {'question' if self.role == 'user' else 'answer'}",
+                   MAX_QUESTION_CHARS if self.role == "user" else MAX_MESSAGE_CHARS)
+        return self
 
 
 AnswerMode = Literal["extractive", "generative"]
@@ -116,7 +143,8 @@ class CitationOut(BaseModel):
     title: str
     organisation: str | None
     section: str | None
-    page: int | None
+    page: int | None = Field(description="The page the quote starts on (documents with pages).")
+    last_page: int | None = Field(description="The page it ends on.")
     passage: str = Field(description="The text of the chunk the quote comes from.")
     quote: str = Field(description="The cited span, verbatim.")
     start: int = Field(description="Offset of the quote in the document text.")
@@ -244,30 +272,60 @@ class DocumentList(BaseModel):
 
 class UploadResult(DocumentOut):
     outcome: Literal["added", "replaced", "unchanged"]
+    job_id: str = Field(description="The upload's job (GET /v1/jobs/{job_id}).")
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str = Field(description="The uploaded file's name.")
+    status: Literal["queued", "running", "succeeded", "failed"]
+    created: str
+    started: str | None
+    finished: str | None
+    done: int = Field(description="Chunks indexed so far.")
+    total: int = Field(description="Chunks of the document (0 until it has been read).")
+    outcome: Literal["added", "replaced", "unchanged"] | None
+    document: dict[str, Any] | None = Field(description="The document's metadata, once indexed.")
+    error: str | None = Field(description="What went wrong and what to do.")
+    error_code: str | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class DocumentMetadata(BaseModel):
+    """What a text document may say about itself; every field optional, anything else an error."""
+
+    model_config = ConfigDict(extra="forbid")
+    organisation: StrictStr | None = Field(None, min_length=1, max_length=200)
+    date: StrictStr | None = Field(None, description="YYYY-MM-DD")
+    language: Language | None = None
+    source: StrictStr | None = Field(None, min_length=1, max_length=200, description="A file name to list it under.")
+
+    @field_validator("organisation", "source")
+    @classmethod
+    def _text(cls, value: str | None, info) -> str | None:
+        return check_text(value, f"metadata.{info.field_name}") if value is not None else None
+
+    @field_validator("date")
+    @classmethod
+    def _date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError("metadata.date must be a date written as YYYY-MM-DD") from None
+        return value
 
 
 class TextDocument(BaseModel):
     """A document given as text instead of a file."""
 
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=500)
-    text: str = Field(min_length=1)
-    metadata: dict[str, Any] = Field(default_factory=dict, description="organisation, date, language, source")
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(value) - {"organisation", "date", "language", "source"}
-        if unknown:
-            raise ValueError(f"unknown metadata field(s) {sorted(unknown)}; allowed: organisation, date, language, source")
-        if "language" in value and value["language"] not in ("sv", "nb", "nn"):
-            raise ValueError("metadata.language must be sv, nb or nn")
-        if "date" in value:
-            try:
-                dt.date.fromisoformat(str(value["date"]))
-            except ValueError:
-                raise ValueError("metadata.date must be a date as YYYY-MM-DD") from None
-        return value
+    title: Text = Field(min_length=1, max_length=500)
+    text: Text = Field(min_length=1)
+    metadata: DocumentMetadata = Field(default_factory=DocumentMetadata)
 
 
 class ChatMessage(BaseModel):
@@ -279,6 +337,13 @@ class ChatMessage(BaseModel):
         if isinstance(self.content, list):
             return " ".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
         return self.content or ""
+
+    @model_validator(mode="after")
+    def _limits(self) -> ChatMessage:
+        """Questions are read by the analyser and limited like one; other messages are kept only."""
+        check_text(self.text(), f"{self.role} message",
+                   MAX_QUESTION_CHARS if self.role == "user" else MAX_MESSAGE_CHARS)
+        return self
 
 
 GENERATIVE_MODEL = "fouassist-generative"  # the model name that asks the chat endpoint for generative answers

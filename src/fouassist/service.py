@@ -22,11 +22,12 @@ from fouassist.answer import Answer, AnswerSettings, Composer, stream_pieces
 from fouassist.backends import SearchBackend, open_backend
 from fouassist.catalog import CatalogWatch
 from fouassist.config import Settings
-from fouassist.documents import Document, DocumentError, content_id, load_manifest, read_document
+from fouassist.documents import Document, DocumentError, ReadLimits, content_id, load_manifest, read_document
 from fouassist.embedding import Embedder, ModelStatus, load_embedder, load_reranker
 from fouassist.feedback import FeedbackStore
 from fouassist.generation import Generator, load_generator
 from fouassist.ingestion import ChunkSettings, IngestReport, Ingestor
+from fouassist.jobs import Job, JobQueue
 from fouassist.progress import progress_bar
 from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_glossary
 from fouassist.store import DocumentRecord, IndexLayoutError, IndexStore, SearchFilters, legacy_index
@@ -153,6 +154,8 @@ class Service:
             settings.max_documents_in_answer))
         self.generator: Generator | None = load_generator(settings, self.retriever, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
+        self.read_limits = ReadLimits(settings.max_document_chars, settings.max_expanded_mb)
+        self.jobs = JobQueue(explain=_job_failure)
         self._write_lock = _WriteLock(settings.data_dir / "write.lock", settings.write_wait_s)
         try:
             with self._write_lock:
@@ -283,7 +286,8 @@ class Service:
                             report.unchanged.append(path.name)
                             sources.add(path.name)
                         else:
-                            document = read_document(path.name, data, self.analyzer, manifest)
+                            document = read_document(path.name, data, self.analyzer, manifest,
+                                                     limits=self.read_limits)
                             sources.add(document.source)
                             self._ingest(document, report, records)
                             self.store.bump()  # readers (here and elsewhere) pick it up within the refresh interval
@@ -306,27 +310,39 @@ class Service:
         report.seconds = time.perf_counter() - started
         return report
 
-    def ingest_bytes(self, name: str, data: bytes, title: str | None = None) -> tuple[str, dict[str, Any]]:
-        """Ingest one uploaded file; returns (outcome, public record). Raises DocumentError."""
-        document = read_document(name, data, self.analyzer, load_manifest(self.settings.manifest), title=title)
-        return self._ingest_one(document)
+    def ingest_bytes(self, name: str, data: bytes, title: str | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> tuple[str, dict[str, Any]]:
+        """Ingest one uploaded file; returns (outcome, public record). Raises DocumentError or Busy."""
+        document = read_document(name, data, self.analyzer, load_manifest(self.settings.manifest), title=title,
+                                 limits=self.read_limits)
+        return self._ingest_one(document, progress)
 
-    def ingest_text(self, title: str, text: str, metadata: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    def ingest_text(self, title: str, text: str, metadata: dict[str, Any] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[str, dict[str, Any]]:
         name = (metadata or {}).get("source") or f"{_slug(title)}.txt"
         document = read_document(name if name.endswith(".txt") else f"{name}.txt", text.encode("utf-8"),
-                                 self.analyzer, {}, title=title)
+                                 self.analyzer, {}, title=title, limits=self.read_limits)
         for key in ("organisation", "date", "language"):
             if (metadata or {}).get(key):
                 setattr(document, key, metadata[key])
-        return self._ingest_one(document)
+        return self._ingest_one(document, progress)
 
-    def _ingest_one(self, document: Document) -> tuple[str, dict[str, Any]]:
+    def submit_upload(self, name: str, data: bytes, title: str | None = None) -> Job:
+        """Ingest an uploaded file in the background; the job tells how far it got."""
+        return self.jobs.submit(name, lambda job: self.ingest_bytes(name, data, title, job.progress))
+
+    def submit_text(self, title: str, text: str, metadata: dict[str, Any] | None = None) -> Job:
+        name = (metadata or {}).get("source") or title
+        return self.jobs.submit(name, lambda job: self.ingest_text(title, text, metadata, job.progress))
+
+    def _ingest_one(self, document: Document, progress: Callable[[int, int], None] | None = None
+                    ) -> tuple[str, dict[str, Any]]:
         report = IngestReport()
         with self._write_lock:
             self.watch.reload()
             self._prepare_dense(progress=False)
             records = dict(self.watch.catalog.records)
-            self._ingest(document, report, records)
+            self._ingest(document, report, records, progress)
             if report.added or report.replaced:
                 self.store.bump()
             records = self.watch.reload().records
@@ -341,7 +357,8 @@ class Service:
         return existing is not None and existing.pipeline == self.ingestor.settings.version() and (
             embedder is None or existing.dense_model == embedder.identity)
 
-    def _ingest(self, document: Document, report: IngestReport, records: dict[str, DocumentRecord]) -> None:
+    def _ingest(self, document: Document, report: IngestReport, records: dict[str, DocumentRecord],
+                progress: Callable[[int, int], None] | None = None) -> None:
         if self._unchanged(document.id, records):
             report.unchanged.append(document.source)
             return
@@ -349,7 +366,7 @@ class Service:
         older = [r.id for r in records.values() if r.source == document.source and r.id != document.id]
         if existing:
             self.store.delete_chunks(document.id)  # re-processing: the chunking may differ
-        record = self.ingestor.write(document)
+        record = self.ingestor.write(document, progress)
         for old in older:
             self._remove(old)
             records.pop(old, None)
@@ -447,6 +464,15 @@ class _LazyReranker:
 
     def predict(self, *args, **kwargs):
         return self.models.get().reranker.predict(*args, **kwargs)
+
+
+def _job_failure(error: BaseException) -> tuple[str, str] | None:
+    """What a failed upload job reports: (code, message) for the failures a user can act on."""
+    if isinstance(error, DocumentError):
+        return error.code, str(error)
+    if isinstance(error, Busy):
+        return "busy", str(error)
+    return None
 
 
 def _load_language_data(analyzer: Analyzer) -> dict[str, set[str]]:

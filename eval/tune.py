@@ -1,0 +1,193 @@
+"""Tune the retrieval weights on the development material only, and print what each choice gives.
+
+    .venv/bin/python eval/tune.py [--work DIR] [--quick]
+
+Development material: the default set's `dev` split, SweFAQ dev and NorQuAD validation (the
+project's own `test` split is never read here). The indexes are built once in DIR (with the
+configured embedding model) and kept for the next run. For each fusion setting (the weights of
+the dense and sparse rankings in Qdrant's fusion) the candidates of every question are fetched
+once; the ranking weights (coverage, dense similarity, fused rank, diversity) are then searched
+over those candidates without asking the engine again. The objective is the mean over the three
+sets of hit@1, hit@5 and nDCG@10, with the rule that hybrid must not fall below the better single
+retriever on any set and metric. Prints the best settings as FOUASSIST_* variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from fouassist import metrics  # noqa: E402
+from fouassist.config import Settings  # noqa: E402
+from fouassist.evaluation import Evaluator, load_norquad, load_questions, load_swefaq  # noqa: E402
+from fouassist.retrieval import Passage, RetrievalSettings, Retriever  # noqa: E402
+from fouassist.service import Service, load_models  # noqa: E402
+
+DEPTH = 10
+
+
+@dataclass
+class Candidate:
+    document_id: str
+    coverage: float
+    dense: float
+    fused_rank: int
+    scope: float
+    relevant: bool
+
+
+@dataclass
+class Case:
+    candidates: list[Candidate]
+    total_relevant: int
+    per_document: bool  # external sets: gold is a whole document, ranked once per document
+
+
+def services(work: Path, settings: Settings) -> dict:
+    """The three development sets, each with its service over an index kept in `work`."""
+    models = load_models(settings)
+    built = {}
+    default = Service(settings.model_copy(update={"data_dir": work / "default"}), models)
+    default.ingest_paths([settings.corpus_dir], progress=True)
+    built["default/dev"] = (default, load_questions(settings.eval_dir / "sets" / "default.jsonl", "dev"))
+    for name, loader, file in (("swefaq", load_swefaq, "swefaq_dev.jsonl"),
+                               ("norquad", load_norquad, "norquad_validation.json")):
+        external = loader(settings.eval_dir / "external" / file)
+        folder = work / f"{name}-documents"
+        folder.mkdir(parents=True, exist_ok=True)
+        for source, _, text in external.documents:
+            if not (folder / source).exists():
+                (folder / source).write_text(text, encoding="utf-8")
+        service = Service(settings.model_copy(update={"data_dir": work / name,
+                                                      "manifest": folder / "no-manifest.toml"}), models)
+        service.ingest_paths([folder], progress=True)
+        built[name] = (service, external.questions)
+    return built
+
+
+def cases(service: Service, questions, retriever: Retriever, candidates: int, mode: str = "hybrid") -> list[Case]:
+    """Every answerable question's candidates with their signals, under `retriever`'s fusion
+    (`mode` lexical or dense: that retriever alone)."""
+    evaluator = Evaluator(service, questions, ("hybrid",))
+    found = []
+    for question in questions:
+        if not question.answerable:
+            continue
+        gold = evaluator.gold_spans(question)
+        chunk_by_id = {c["id"]: c for c in evaluator.chunks}
+        total = sum(evaluator._relevant_chunk(c, gold, question.gold_quotes) for c in evaluator.chunks)
+        text = retriever.resolve_follow_up(question.question, question.history)
+        query = retriever.analyze(text)
+        content = query.content or query.concepts
+        idf = {c.surface: retriever.concept_idf(c, query.language) for c in content}
+        model = retriever.dense_model()
+        vector = model.embed_query(text) if model and mode != "lexical" else None
+        passages: list[Passage] = retriever.fuse(query, vector, None, candidates, mode)
+        retriever.rank(passages, query, idf, len(passages), mode)  # fills coverage and scope
+        found.append(Case([
+            Candidate(p.document_id, p.coverage, p.dense, p.fused_rank, p.scope,
+                      evaluator._relevant_chunk(chunk_by_id[p.chunk_id], gold, question.gold_quotes))
+            for p in passages], total if question.gold_quotes else len(gold), not question.gold_quotes))
+    return found
+
+
+def ranked(case: Case, weights: tuple[float, float, float], decay: float) -> list[Candidate]:
+    """What the ranking stage does: score, then greedy selection with a per-document decay."""
+    coverage_w, dense_w, fused_w = weights
+    scores = [(coverage_w * c.coverage + dense_w * c.dense + fused_w / (1.0 + c.fused_rank / 5.0)) * c.scope
+              for c in case.candidates]
+    remaining = sorted(range(len(scores)), key=lambda i: -scores[i])
+    chosen, per_document = [], {}
+    while remaining and len(chosen) < DEPTH:
+        best = max(remaining, key=lambda i: scores[i] * decay ** per_document.get(case.candidates[i].document_id, 0))
+        remaining.remove(best)
+        chosen.append(case.candidates[best])
+        per_document[case.candidates[best].document_id] = per_document.get(case.candidates[best].document_id, 0) + 1
+    if case.per_document:
+        seen, first = set(), []
+        for candidate in chosen:
+            if candidate.document_id not in seen:
+                seen.add(candidate.document_id)
+                first.append(candidate)
+        chosen = first
+    return chosen
+
+
+def scores(found: list[Case], weights, decay) -> dict[str, float]:
+    relevant = [[c.relevant for c in ranked(case, weights, decay)] for case in found]
+    return {
+        "hit_at_1": metrics.mean([metrics.hit_at(r, 1) for r in relevant]),
+        "hit_at_5": metrics.mean([metrics.hit_at(r, 5) for r in relevant]),
+        "ndcg_at_10": metrics.mean([metrics.ndcg(r, 10, case.total_relevant) for r, case in zip(relevant, found)]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/fouassist-tune"))
+    parser.add_argument("--quick", action="store_true", help="a coarse grid")
+    args = parser.parse_args()
+    settings = Settings()
+    built = services(args.work, settings)
+    base = RetrievalSettings(settings.candidates, settings.diversity_decay)
+    fusion_grid = [(1.0, 1.0), (1.5, 1.0), (2.0, 1.0), (1.0, 1.5)] if not args.quick else [(1.0, 1.0)]
+    candidates_grid = [30, 50] if not args.quick else [30]
+    # e5's cosines to a question differ by a few hundredths between passages: its weight is large
+    dense_steps = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0] if not args.quick else [0.0, 4.0, 8.0]
+    fused_steps = [0.0, 0.1, 0.25, 0.5, 1.0] if not args.quick else [0.0, 0.25]
+    decays = [0.5, 0.75, 0.9, 1.0]
+    best = None
+    for candidates in candidates_grid:
+        singles_found = {}
+        for name, (service, questions) in built.items():
+            retriever = Retriever(service.analyzer, service.store, service.watch.current, service.glossary.get,
+                                  service.embedder, replace(base, candidates=candidates))
+            singles_found[name] = {mode: cases(service, questions, retriever, candidates, mode)
+                                   for mode in ("lexical", "dense")}
+        for dense_rrf, sparse_rrf in fusion_grid:
+            fusion = replace(base, candidates=candidates, rrf_dense_weight=dense_rrf, rrf_sparse_weight=sparse_rrf)
+            found = {}
+            for name, (service, questions) in built.items():
+                retriever = Retriever(service.analyzer, service.store, service.watch.current, service.glossary.get,
+                                      service.embedder, fusion)
+                found[name] = cases(service, questions, retriever, candidates)
+            for weights in itertools.product([1.0], dense_steps, fused_steps):
+                for decay in decays:
+                    singles = {name: {"lexical": scores(pools["lexical"], (weights[0], 0.0, weights[2]), decay),
+                                      "dense": scores(pools["dense"], (0.0, 1.0, 0.0), decay)}
+                               for name, pools in singles_found.items()}
+                    result = {name: scores(f, weights, decay) for name, f in found.items()}
+                    floor_ok = all(result[n][m] >= max(singles[n]["lexical"][m], singles[n]["dense"][m]) - 1e-9
+                                   for n in result for m in result[n])
+                    objective = sum(v for r in result.values() for v in r.values()) / (3 * len(result))
+                    key = (floor_ok, objective)
+                    if best is None or key > best[0]:
+                        best = (key, (dense_rrf, sparse_rrf, candidates, weights, decay), result, singles)
+                        print(f"{'ok ' if floor_ok else 'low'} {objective:.4f} rrf=({dense_rrf}, {sparse_rrf}) "
+                              f"candidates={candidates} weights={weights} decay={decay} "
+                              + " ".join(f"{n}:{r['hit_at_1']:.3f}/{r['hit_at_5']:.3f}/{r['ndcg_at_10']:.3f}"
+                                         for n, r in result.items()), flush=True)
+    (floor_ok, objective), (dense_rrf, sparse_rrf, candidates, weights, decay), result, singles = best
+    print("\nsingle retrievers (hit@1/hit@5/nDCG@10):")
+    for name, single in singles.items():
+        print(f"  {name}: " + "  ".join(f"{kind} {s['hit_at_1']:.3f}/{s['hit_at_5']:.3f}/{s['ndcg_at_10']:.3f}"
+                                        for kind, s in single.items()))
+    print("best hybrid:", {n: {m: round(v, 3) for m, v in r.items()} for n, r in result.items()})
+    print(f"\nFOUASSIST_RRF_DENSE_WEIGHT={dense_rrf}\nFOUASSIST_RRF_SPARSE_WEIGHT={sparse_rrf}\n"
+          f"FOUASSIST_CANDIDATES={candidates}\nFOUASSIST_COVERAGE_WEIGHT={weights[0]}\n"
+          f"FOUASSIST_DENSE_WEIGHT={weights[1]}\nFOUASSIST_FUSED_WEIGHT={weights[2]}\nFOUASSIST_DIVERSITY_DECAY={decay}")
+    for service, _ in built.values():
+        service.close()
+    if math.isnan(objective):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

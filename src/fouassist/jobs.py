@@ -1,0 +1,107 @@
+"""Background jobs for uploads: one worker, in order, with progress, outcome and error.
+
+Indexing a large document takes minutes with a real embedding model. The API waits a few
+seconds for an upload's job and answers as before when it is done in time; otherwise it answers
+202 with the job's address, where the client (or the web interface) follows its progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Job:
+    id: str
+    name: str  # the uploaded file's name
+    status: JobStatus = "queued"
+    created: str = field(default_factory=_now)
+    started: str | None = None
+    finished: str | None = None
+    done: int = 0  # chunks written so far
+    total: int = 0  # chunks of the document, once it has been read
+    outcome: str | None = None  # added, replaced or unchanged
+    document: dict[str, Any] | None = None  # the document's public record
+    error: str | None = None  # what went wrong and what to do
+    error_code: str | None = None  # the DocumentError code, "busy" or "internal"
+    _finished: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    def wait(self, timeout_s: float) -> bool:
+        """Whether the job finished within `timeout_s`."""
+        return self._finished.wait(timeout_s)
+
+    def public(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+
+Work = Callable[[Job], tuple[str, dict[str, Any]]]  # returns (outcome, public record)
+Failure = Callable[[BaseException], tuple[str, str] | None]  # an error -> (code, message), None: unexpected
+
+
+class JobQueue:
+    """Runs submitted work one job at a time in a thread, and remembers the last `keep` jobs."""
+
+    def __init__(self, explain: Failure, keep: int = 200) -> None:
+        self._explain = explain
+        self._keep = keep
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Job, Work]] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="jobs", daemon=True).start()
+
+    def submit(self, name: str, work: Work) -> Job:
+        job = Job(id=uuid.uuid4().hex[:16], name=name)
+        with self._lock:
+            self._jobs[job.id] = job
+            while len(self._jobs) > self._keep:
+                oldest = next(iter(self._jobs.values()))
+                if oldest.status in ("queued", "running"):
+                    break
+                self._jobs.popitem(last=False)
+        self._queue.put((job, work))
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def list(self) -> list[Job]:
+        with self._lock:
+            return list(reversed(self._jobs.values()))
+
+    def _run(self) -> None:
+        while True:
+            job, work = self._queue.get()
+            job.status, job.started = "running", _now()
+            try:
+                job.outcome, job.document = work(job)
+                job.status = "succeeded"
+            except BaseException as error:  # noqa: BLE001 - every failure is the job's outcome
+                explained = self._explain(error)
+                if explained is None:
+                    log.exception("Upload job %s (%s) failed", job.id, job.name)
+                    explained = ("internal", "the document could not be indexed because of an internal error; "
+                                             f"the server log has the details under job {job.id}")
+                job.error_code, job.error = explained
+                job.status = "failed"
+            finally:
+                job.finished = _now()
+                job._finished.set()
