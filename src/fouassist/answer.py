@@ -1,42 +1,60 @@
 """Extractive answers: verbatim sentences from the retrieved passages, with numbered citations.
 
-For each document that speaks to the question the answer has one part: a lead that names the
-source ("Enligt ... (avsnitt 5.1.5):") and the document's best sentences, quoted exactly and
-each followed by its marker [n]. When no passage covers enough of the question, the answer
-says that the documents do not say, and lists the closest passages as not answering it.
+For each document that speaks to the question the answer has one short part: a lead that names
+the source ("Enligt dokumentet ”…” (avsnitt 5.1.5):") and the few sentences that answer, quoted
+exactly and each followed by its marker [n]. Sentences are chosen by how much of the question
+they cover (lexically, and by their embedding's closeness to the question's when a model is
+loaded) and by whether they carry what the question asks for (a date, a number, a person or
+body, a list); a two-part question ("vem … och när") gets a sentence for each part. Whether to
+answer at all is the answerability model's call (`answerability`); when the documents do not
+answer, the answer says which part of the question they leave open, and lists the closest
+passages as not answering it.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from fouassist.analysis import Concept
-from fouassist.retrieval import Passage, Retrieval, Retriever, SentenceSpan, topic_phrase
+import numpy as np
+
+from fouassist.analysis import Concept, tokens
+from fouassist.answerability import AnswerabilityModel, Signals
+from fouassist.retrieval import Passage, Retrieval, Retriever, SentenceSpan
 
 # Everything the answer says besides the quotes, per answer language.
 TEMPLATES = {
     "sv": {
         "according": "Enligt {source}:", "section": "avsnitt {n}", "sections": "avsnitten {n}", "and": "och",
         "page": "s. {n}", "pages": "s. {n}–{m}", "quote": "”{q}”", "title": "dokumentet ”{t}”",
-        "nothing": "Dokumenten säger inget om {topic}.",
-        "closest": "Närmaste träffar (de svarar inte på frågan):", "this": "detta",
+        "nothing": "Dokumenten säger inget om {missing}.",
+        "mentioned": "Dokumenten nämner {mentioned}, men säger inget om {missing}.",
+        "unanswered": "Dokumenten tar upp {mentioned}, men inget ställe i dem svarar på frågan.",
+        "unanswered_plain": "Inget ställe i dokumenten svarar på frågan.",
+        "closest": "Närmaste träffar (de svarar inte på frågan):",
         "no_words": "Frågan innehåller inga ord att söka på. Ställ en fråga om innehållet i dokumenten.",
     },
     "nb": {
         "according": "Ifølge {source}:", "section": "avsnitt {n}", "sections": "avsnittene {n}", "and": "og",
         "page": "s. {n}", "pages": "s. {n}–{m}", "quote": "«{q}»", "title": "dokumentet «{t}»",
-        "nothing": "Dokumentene sier ikke noe om {topic}.",
-        "closest": "Nærmeste treff (de svarer ikke på spørsmålet):", "this": "dette",
+        "nothing": "Dokumentene sier ikke noe om {missing}.",
+        "mentioned": "Dokumentene nevner {mentioned}, men sier ikke noe om {missing}.",
+        "unanswered": "Dokumentene tar opp {mentioned}, men ingen steder i dem svarer på spørsmålet.",
+        "unanswered_plain": "Ingen steder i dokumentene svarer på spørsmålet.",
+        "closest": "Nærmeste treff (de svarer ikke på spørsmålet):",
         "no_words": "Spørsmålet inneholder ingen ord å søke på. Still et spørsmål om innholdet i dokumentene.",
     },
     "nn": {
         "according": "Ifølgje {source}:", "section": "avsnitt {n}", "sections": "avsnitta {n}", "and": "og",
         "page": "s. {n}", "pages": "s. {n}–{m}", "quote": "«{q}»", "title": "dokumentet «{t}»",
-        "nothing": "Dokumenta seier ikkje noko om {topic}.",
-        "closest": "Næraste treff (dei svarar ikkje på spørsmålet):", "this": "dette",
+        "nothing": "Dokumenta seier ikkje noko om {missing}.",
+        "mentioned": "Dokumenta nemner {mentioned}, men seier ikkje noko om {missing}.",
+        "unanswered": "Dokumenta tek opp {mentioned}, men ingen stader i dei svarar på spørsmålet.",
+        "unanswered_plain": "Ingen stader i dokumenta svarar på spørsmålet.",
+        "closest": "Næraste treff (dei svarar ikkje på spørsmålet):",
         "no_words": "Spørsmålet inneheld ingen ord å søkje på. Still eit spørsmål om innhaldet i dokumenta.",
     },
 }
@@ -45,18 +63,16 @@ TEMPLATES = {
 _NEUTRAL = str.maketrans({"”": "’", "“": "‘", "„": "‚", '"': "'", "«": "‹", "»": "›", "[": "［", "]": "］"})
 TITLE_CHARS = 120
 
-
-def neutral(text: str) -> str:
-    """Document text as the answer quotes it: no quotation marks or [n] of its own, one line."""
-    return " ".join(text.translate(_NEUTRAL).split())
-
-
-# Questions that ask for a number or a date: a sentence without one does not answer them.
-_ASKS_QUANTITY = re.compile(
-    r"\b(?:hur många|hur mycket|hur stor[at]? (?:andel|del|summa|budget)|vilket belopp|hvor mange|hvor mye|"
-    r"hvor stor[et]? (?:andel|del|sum|budsjett)|hvilket beløp|kor mange|kor mykje)\b", re.IGNORECASE)
-_ASKS_DATE = re.compile(r"^(?:när|når|kva tid)\b|\b(?:vilket datum|vilken dag|vilket år|hvilken dato|hvilken dag|"
-                        r"hvilket år|vilken månad|hvilken måned)\b", re.IGNORECASE)
+# What a question asks for, and how to see it in a sentence.
+_ASKS = {
+    "amount": re.compile(r"\b(?:hur många|hur mycket|hur stor[at]? (?:andel|del|summa|budget)|vilket belopp|"
+                         r"hvor mange|hvor mye|hvor stor[et]? (?:andel|del|sum|budsjett)|hvilket beløp|kor mange|"
+                         r"kor mykje)\b", re.IGNORECASE),
+    "date": re.compile(r"(?:^|\boch |\bog )(?:när|når|kva tid)\b|\b(?:vilket datum|vilken dag|vilket år|hvilken dato|"
+                       r"hvilken dag|hvilket år|vilken månad|hvilken måned)\b", re.IGNORECASE),
+    "person": re.compile(r"(?:^|\boch |\bog )(?:vem|vilka personer|hvem|kven)\b|\bav vem\b|\bav hvem\b", re.IGNORECASE),
+    "list": re.compile(r"^(?:vilka|hvilke|kva for nokre)\b", re.IGNORECASE),
+}
 _NUMBER = re.compile(r"\d|\b(?:två|tre|fyra|fem|sex|sju|åtta|nio|tio|tolv|tjugo|hundra|tusen|miljon\w*|miljard\w*|"
                      r"procent|hälften|fire|seks|åtte|ti|hundre|million\w*|milliard\w*|prosent|halvparten)\b",
                      re.IGNORECASE)
@@ -65,15 +81,30 @@ _NOT_AMOUNT = re.compile(r"\([^)]*\)|\b(?:19|20)\d{2}(?:-\d{2,4})?\b|\b\d+(?:\.\
 _HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b\d{1,2}\.\d{1,2}\b|\b(?:januari|januar|februari|februar|mars|april|"
                        r"maj|mai|juni|juli|augusti|august|september|oktober|november|december|desember|"
                        r"våren|hösten|høsten|sommaren|sommeren|vintern|vinteren)\b", re.IGNORECASE)
-_WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?: ein| eit| nokre)?)\s+", re.IGNORECASE)
+_BODY = re.compile(r"\b\w*(?:direktör|direktør|styrelse|styre[tn]?|nämnd|nemnd|ledning|ledelse|chef|råd(?:et)?|"
+                   r"fullmäktige|regering|regjering|departement|förbund|forbund|kommitté|komité|utskott|"
+                   r"ledningsgrupp|ordförande|leder|ansvarig)\w*\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖÆØÉ][\w-]*)")
-_PROPER_CASE = re.compile(r"\b[A-ZÅÄÖÆØÉ]")
-HEADING_FACTOR = 0.85  # a heading or title is weaker evidence than a sentence of running text
+_WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?: ein| eit| nokre)?)\s+", re.IGNORECASE)
+# Words that join the parts of a phrase the question asks about ("lön för ST-läkare").
+_JOINERS = {"för", "av", "i", "om", "till", "med", "på", "vid", "inom", "mellan", "for", "til", "ved", "innen",
+            "mellom", "og", "och"}
+
+HEADING_FACTOR = 0.4  # a title or heading is quoted only when running text does not answer
+SHORT_FACTOR = 0.8  # a bare list item or label says little on its own
 SECTION_ANSWER_FACTOR = 0.7  # a short sentence (a list item) under a heading that matches the question
 SECTION_ANSWER_CHARS = 160
-MISSING_TYPE_FACTOR = 0.5  # the question asks for a number or a date and the text has none
+MISSING_TYPE_FACTOR = 0.5  # the sentence lacks what the question asks for (a date, a number, ...)
 MISSING_NAME_FACTOR = 0.5  # the question names something (capitalised) that the passage does not
 MISSING_FOCUS_FACTOR = 0.7  # "vilken X": the passage does not mention X
+BEST_PASSAGES = 3  # the passages whose sentences an answer may quote
+EMBEDDED_SENTENCES = 12  # of those, how many are compared by embedding: the best passage's, then the best by words
+_SHORT_SENTENCE_WORDS = 4
+
+
+def neutral(text: str) -> str:
+    """Document text as the answer quotes it: no quotation marks or [n] of its own, one line."""
+    return " ".join(text.translate(_NEUTRAL).split())
 
 
 def has_amount(text: str) -> bool:
@@ -84,31 +115,48 @@ def has_date(text: str) -> bool:
     return bool(_HAS_DATE.search(text))
 
 
+def has_person(text: str) -> bool:
+    """A name (a capitalised word not opening the sentence) or a body that decides or answers."""
+    return bool(_CAPITALISED.search(text.strip()) or _BODY.search(text))
+
+
+def has_list(text: str) -> bool:
+    return text.lstrip().startswith(("-", "•")) or text.count(",") >= 2 or bool(re.search(r",.*\b(?:och|og|samt)\b", text))
+
+
+KINDS: dict[str, Callable[[str], bool]] = {"amount": has_amount, "date": has_date, "person": has_person,
+                                           "list": has_list}
+
+
 @dataclass
 class Demands:
     """What a passage must contain to answer the question, beyond its words."""
 
-    kind: Callable[[str], bool] | None = None  # has_amount or has_date, for "hur många" / "när" questions
+    kinds: dict[str, Callable[[str], bool]] = field(default_factory=dict)  # what it asks for (a date, ...)
     names: dict[str, Concept] = field(default_factory=dict)  # capitalised words (names of things), as written
     focus: Concept | None = None  # the X of "vilken X"
+    numbers: list[str] = field(default_factory=list)  # numbers the question gives
 
     @classmethod
     def of(cls, question: str, content: list[Concept]) -> Demands:
         by_surface = {c.surface: c for c in content}
-        kind = has_amount if _ASKS_QUANTITY.search(question) else has_date if _ASKS_DATE.search(question) else None
-        names = {m: by_surface[m.lower()] for m in _CAPITALISED.findall(question.strip()) if m.lower() in by_surface}
+        text = question.strip()
+        kinds = {kind: KINDS[kind] for kind, pattern in _ASKS.items() if pattern.search(text)}
+        if "list" in kinds and "person" in kinds:
+            del kinds["list"]  # "vilka personer": people, not a list
+        names = {m: by_surface[m.lower()] for m in _CAPITALISED.findall(text) if m.lower() in by_surface}
         focus = None
-        which = _WHICH.search(question)
+        which = _WHICH.search(text)
         if which:
-            following = re.findall(r"[^\W\d_][\w-]*", question[which.end():])
+            following = re.findall(r"[^\W\d_][\w-]*", text[which.end():])
             head = next((w.lower() for w in following if not _NUMBER.fullmatch(w)), None)
             focus = by_surface.get(head) if head else None
-        return cls(kind, names, focus)
+        return cls(kinds, names, focus, re.findall(r"\d+(?:[.,:-]\d+)*", text))
 
     def passage_factor(self, passage: Passage) -> float:
         """How far the passage meets the demands (1.0: fully), with its organisation scope."""
         factor = passage.scope
-        if self.kind is not None and not any(self.kind(passage.span_text(s.start, s.end)) for s in passage.sentences):
+        if self.kinds and not self.covered_by(passage.sentences, passage):
             factor *= MISSING_TYPE_FACTOR
         for written, name in self.names.items():
             if name.match(passage.terms) < 0.5 or not _names(passage, written):
@@ -117,6 +165,18 @@ class Demands:
             factor *= MISSING_FOCUS_FACTOR
         return factor
 
+    def covered_by(self, sentences: list[SentenceSpan], passage: Passage) -> bool:
+        """Whether every kind asked for is in one of the sentences."""
+        texts = [passage.span_text(s.start, s.end) for s in sentences]
+        return all(any(has(t) for t in texts) for has in self.kinds.values())
+
+    def missing_names(self, passages: list[Passage]) -> int:
+        return sum(1 for written, name in self.names.items()
+                   if not any(name.match(p.terms) >= 0.5 and _names(p, written) for p in passages))
+
+    def missing_numbers(self, passages: list[Passage]) -> int:
+        return sum(1 for number in self.numbers if not any(number in p.text for p in passages))
+
 
 def _names(passage: Passage, written: str) -> bool:
     """Whether the passage (or its document's title, organisation and headings) has `written` as a
@@ -124,9 +184,6 @@ def _names(passage: Passage, written: str) -> bool:
     stem = written[:max(4, len(written) - 2)]
     where = " ".join([passage.text, passage.title, passage.organisation or "", *passage.heading_path])
     return re.search(rf"(?<![\w-]){re.escape(stem)}", where) is not None
-
-
-_SHORT_SENTENCE_WORDS = 4
 
 
 @dataclass
@@ -159,15 +216,18 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)  # generated sentences removed by verification
     generated_sentences: int = 0  # sentences the model wrote (kept and removed)
     fallback_reason: str | None = None  # why a generative request got the extractive answer
+    answerability: float | None = None  # the model's probability that the documents answer
 
 
 @dataclass
 class AnswerSettings:
-    abstain_min_coverage: float = 0.35
-    quote_min_coverage: float = 0.34
+    answerable_threshold: float = 0.5  # abstain below this probability
+    quote_min_score: float = 0.2
     max_quotes: int = 4
+    max_quotes_per_document: int = 2
     max_documents: int = 3
-    document_share: float = 0.6  # a document joins the answer when its best sentence reaches this share of the best
+    document_share: float = 0.7  # a document joins the answer when its best sentence reaches this share of the best
+    dense_sentence_weight: float = 5.0  # a sentence's cosine to the question, beside its lexical coverage
 
 
 @dataclass
@@ -177,31 +237,26 @@ class _Candidate:
     start: int
     end: int
     score: float
+    lexical: float = 0.0  # the sentence's own coverage of the question (with its headings)
+    dense: float | None = None  # its cosine to the question
 
     @property
     def quote(self) -> str:
         return self.passage.span_text(self.start, self.end)
 
 
-def topic_of(question: str, concepts: list[Concept], language: str) -> str:
-    """The subject of a question, to name in an abstention: the words after "om", else its content words."""
-    phrase = topic_phrase(question)
-    if phrase:
-        return phrase
-    words = [c.surface for c in concepts]
-    if not words:
-        return TEMPLATES[language]["this"]
-    joiner = f" {TEMPLATES[language]['and']} "
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + joiner + words[-1]
+SentenceVectors = Callable[[list[str]], np.ndarray]  # sentences -> unit vectors (passage embeddings)
 
 
 class Composer:
-    def __init__(self, retriever: Retriever, settings: AnswerSettings) -> None:
+    def __init__(self, retriever: Retriever, settings: AnswerSettings, model: AnswerabilityModel) -> None:
         self.retriever = retriever
         self.settings = settings
+        self.model = model
 
-    def _sentence_score(self, content: list[Concept], idf: dict, sentence: SentenceSpan, context: frozenset) -> float:
-        """How well a sentence answers: its own words first, its document and headings a little.
+    # -- sentences ---------------------------------------------------------------------------------
+    def _lexical(self, content: list[Concept], idf: dict, sentence: SentenceSpan, context: frozenset) -> float:
+        """How well a sentence answers in words: its own first, its document and headings a little.
         Under a heading that itself matches the question ("Avtal om samverkan ..."), the section's
         short sentences (list items) answer it even in other words."""
         coverage = self.retriever.coverage
@@ -211,39 +266,85 @@ class Composer:
             score = max(score, SECTION_ANSWER_FACTOR * coverage(content, idf, sentence.section_terms | sentence.terms))
         return score
 
-    def _candidates(self, retrieval: Retrieval, content: list[Concept], demands: Demands) -> list[_Candidate]:
+    def _candidates(self, question: str, retrieval: Retrieval, content: list[Concept], demands: Demands
+                    ) -> list[_Candidate]:
+        passages = retrieval.passages[:BEST_PASSAGES]
         candidates = []
-        for passage in retrieval.passages:
-            passage_factor = demands.passage_factor(passage)
+        for passage in passages:
+            factor = demands.passage_factor(passage)
             for sentence in passage.sentences:
-                score = self._sentence_score(content, retrieval.idf, sentence, passage.context_terms)
-                candidate = _Candidate(passage, sentence, sentence.start, sentence.end, score * passage_factor)
+                lexical = self._lexical(content, retrieval.idf, sentence, passage.context_terms)
+                candidate = _Candidate(passage, sentence, sentence.start, sentence.end, 0.0, lexical)
+                candidate.score = lexical * factor
                 if len(candidate.quote.split()) < _SHORT_SENTENCE_WORDS:
-                    candidate.score *= 0.8  # a bare list item or label says little on its own
+                    candidate.score *= SHORT_FACTOR
                 if sentence.heading:
                     candidate.score *= HEADING_FACTOR
-                if demands.kind is not None and not demands.kind(candidate.quote):
+                if demands.kinds and not any(has(candidate.quote) for has in demands.kinds.values()):
                     candidate.score *= MISSING_TYPE_FACTOR
                 candidates.append(candidate)
+        self._add_dense(question, candidates)
         return candidates
+
+    def _add_dense(self, question: str, candidates: list[_Candidate]) -> None:
+        """The sentences' cosines to the question, when a model is loaded: a paraphrase or a
+        question in the other language then still finds the sentence that answers."""
+        model = self.retriever.dense_model()
+        if model is None or not candidates:
+            return
+        first = candidates[0].passage
+        chosen = sorted(candidates, key=lambda c: (c.passage is not first, -c.score))[:EMBEDDED_SENTENCES]
+        cosines = model.embed_sentences([c.quote for c in chosen]) @ np.asarray(model.embed_query(question))
+        best = float(cosines.max())
+        for candidate, cosine in zip(chosen, cosines):
+            candidate.dense = float(cosine)
+        for candidate in candidates:  # a sentence not compared counts as a little below the best
+            gap = (candidate.dense if candidate.dense is not None else best - 0.05) - best
+            candidate.score += self.settings.dense_sentence_weight * gap * max(candidate.score, 0.1)
+
+    # -- whether to answer ----------------------------------------------------------------------
+    def signals(self, retrieval: Retrieval, candidates: list[_Candidate], demands: Demands) -> Signals:
+        passages = retrieval.passages
+        content = retrieval.query.content or retrieval.query.concepts
+        best = passages[0] if passages else None
+        vocabulary = self.retriever.catalog().vocabulary
+        weights = {c.surface: retrieval.idf.get(c.surface, 0.0) + 0.5 for c in content}
+        unseen = sum(w for c in content if not _known(c, vocabulary.df) for w in [weights[c.surface]])
+        top = passages[:BEST_PASSAGES]
+        type_missing = bool(demands.kinds) and not any(demands.covered_by(p.sentences, p) for p in top)
+        return Signals(
+            dense_best=best.dense if best else 0.0,
+            dense_margin=(best.dense - passages[1].dense) if len(passages) > 1 else 0.0,
+            dense_sentence=max((c.dense for c in candidates if c.dense is not None), default=0.0),
+            coverage_best=max((p.coverage for p in top), default=0.0),
+            coverage_sentence=max((c.lexical for c in candidates), default=0.0),
+            unseen=unseen / sum(weights.values()) if weights else 0.0,
+            missing_names=float(demands.missing_names(top)),
+            missing_numbers=float(demands.missing_numbers(top)),
+            type_missing=float(type_missing),
+            content_words=math.log1p(len(content)),
+        )
+
+    def assess(self, question: str, retrieval: Retrieval) -> tuple[Signals, Demands, list[_Candidate]]:
+        """The answerability signals of a question, with what the answer is made from."""
+        content = retrieval.query.content or retrieval.query.concepts
+        demands = Demands.of(question, content)
+        candidates = self._candidates(question, retrieval, content, demands)
+        return self.signals(retrieval, candidates, demands), demands, candidates
 
     def compose(self, question: str, retrieval: Retrieval, language: str) -> Answer:
         started = time.perf_counter()
         lang = language if language in TEMPLATES else "sv"
-        words = TEMPLATES[lang]
         if not retrieval.query.concepts:
-            return Answer(words["no_words"], True, lang, timings_ms=dict(retrieval.timings_ms))
-        content = retrieval.query.content or retrieval.query.concepts
-        demands = Demands.of(question, content)
-        scored = self._candidates(retrieval, content, demands)
-        # Support: how much of the question the best passage covers, and whether it has what the
-        # question demands (a number, a date, the names it uses).
-        support = max((p.coverage * demands.passage_factor(p) for p in retrieval.passages), default=0.0)
-        best = max((c.score for c in scored), default=0.0)
-        if support < self.settings.abstain_min_coverage or best < self.settings.quote_min_coverage:
-            answer = self._abstain(question, retrieval, scored, lang)
+            return Answer(TEMPLATES[lang]["no_words"], True, lang, timings_ms=dict(retrieval.timings_ms))
+        signals, demands, candidates = self.assess(question, retrieval)
+        probability = self.model.probability(signals)
+        chosen = self._select(candidates, demands) if probability >= self.settings.answerable_threshold else []
+        if chosen:
+            answer = self._answer(chosen, lang)
         else:
-            answer = self._answer(scored, best, lang)
+            answer = self._abstain(retrieval, candidates, lang)
+        answer.answerability = round(probability, 4)
         answer.timings_ms = {**retrieval.timings_ms, "answer": round((time.perf_counter() - started) * 1000, 2)}
         return answer
 
@@ -251,54 +352,62 @@ class Composer:
         """The answer that says the documents do not answer, with the closest passages."""
         lang = language if language in TEMPLATES else "sv"
         content = retrieval.query.content or retrieval.query.concepts
-        scored = self._candidates(retrieval, content, Demands.of(question, content))
-        return self._abstain(question, retrieval, scored, lang)
+        return self._abstain(retrieval, self._candidates(question, retrieval, content, Demands.of(question, content)),
+                             lang)
 
-    def _select(self, scored: list[_Candidate], best: float) -> list[tuple[str, list[_Candidate]]]:
-        """Pick the documents and, per document, the sentences to quote (in reading order)."""
+    # -- the answer ------------------------------------------------------------------------------
+    def _select(self, candidates: list[_Candidate], demands: Demands) -> list[list[_Candidate]]:
+        """The sentences to quote, grouped by document (best document first, reading order
+        within): each document's best sentence, a second where it adds what the question asks
+        for, and never the same sentence twice."""
+        s = self.settings
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        if not ranked or ranked[0].score < s.quote_min_score:
+            return []
+        floor = max(s.quote_min_score, s.document_share * ranked[0].score)
         by_document: dict[str, list[_Candidate]] = {}
-        for candidate in sorted(scored, key=lambda c: -c.score):
-            by_document.setdefault(candidate.passage.document_id, []).append(candidate)
-        floor = max(self.settings.quote_min_coverage, self.settings.document_share * best)
-        documents = [(d, cs) for d, cs in by_document.items() if cs[0].score >= floor]
-        documents = documents[: self.settings.max_documents]
-        per_document = max(1, self.settings.max_quotes // max(1, len(documents)))
-        chosen: list[tuple[str, list[_Candidate]]] = []
+        for candidate in ranked:
+            if candidate.score >= floor or candidate.passage.document_id in by_document:
+                by_document.setdefault(candidate.passage.document_id, []).append(candidate)
+        chosen: list[list[_Candidate]] = []
         quoted: set[str] = set()  # a sentence is quoted once, even where a document repeats it
-        for document_id, candidates in documents:
-            keep: list[_Candidate] = []
-            local_floor = max(self.settings.quote_min_coverage, 0.75 * candidates[0].score)
-            for candidate in candidates:
-                if len(keep) >= per_document or candidate.score < local_floor:
+        for pool in list(by_document.values())[:s.max_documents]:
+            if pool[0].score < floor:
+                continue
+            keep = [pool[0]]
+            quoted.add(_key(pool[0]))
+            for candidate in pool[1:]:
+                if len(keep) >= s.max_quotes_per_document or sum(map(len, chosen)) + len(keep) >= s.max_quotes:
                     break
-                text = " ".join(candidate.quote.lower().split())
-                if text not in quoted:
-                    quoted.add(text)
+                if _key(candidate) in quoted:
+                    continue
+                adds_kind = demands.kinds and not demands.covered_by([k.sentence for k in keep], keep[0].passage) \
+                    and any(has(candidate.quote) for has in demands.kinds.values())
+                if adds_kind or candidate.score >= 0.85 * pool[0].score:
                     keep.append(candidate)
-            if keep:
-                chosen.append((document_id, sorted(keep, key=lambda c: c.start)))
+                    quoted.add(_key(candidate))
+            chosen.append(sorted(keep, key=lambda c: c.start))
         return chosen
 
-    def _answer(self, scored: list[_Candidate], best: float, lang: str) -> Answer:
+    def _answer(self, chosen: list[list[_Candidate]], lang: str) -> Answer:
         words = TEMPLATES[lang]
         parts, citations = [], []
-        for _, candidates in self._select(scored, best):
-            passage = candidates[0].passage
+        for candidates in chosen:
             quotes = []
             for candidate in _merge_adjacent(candidates):
                 citation = _citation(len(citations) + 1, candidate)
                 citations.append(citation)
                 quotes.append(f"{words['quote'].format(q=neutral(citation.quote))} [{citation.id}]")
-            lead = words["according"].format(source=_source(passage, citations[-len(quotes):], lang))
+            lead = words["according"].format(source=_source(candidates[0].passage, citations[-len(quotes):], lang))
             parts.append(" ".join([lead, *quotes]))
         return Answer("\n\n".join(parts), False, lang, citations=citations)
 
-    def _abstain(self, question: str, retrieval: Retrieval, scored: list[_Candidate], lang: str) -> Answer:
+    def _abstain(self, retrieval: Retrieval, candidates: list[_Candidate], lang: str) -> Answer:
         words = TEMPLATES[lang]
-        text = words["nothing"].format(topic=topic_of(question, retrieval.query.content, lang))
+        text = self._unanswered(retrieval, lang)
         closest: list[Citation] = []
         for passage in retrieval.passages[:3]:
-            own = [c for c in scored if c.passage is passage]
+            own = [c for c in candidates if c.passage is passage]
             if own:  # show running text rather than a bare heading
                 nearest = max(own, key=lambda c: (not c.sentence.heading, c.score))
                 closest.append(_citation(len(closest) + 1, nearest))
@@ -311,6 +420,68 @@ class Composer:
             text += "\n\n" + words["closest"] + "\n" + "\n".join(lines)
         return Answer(text, True, lang, closest=closest)
 
+    def _unanswered(self, retrieval: Retrieval, lang: str) -> str:
+        """What the documents leave open, in the question's own words: the phrases of the question
+        the index has never seen ("lön för ST-läkare"). Words the documents do use are named as
+        mentioned, never as missing."""
+        words = TEMPLATES[lang]
+        df = self.retriever.catalog().vocabulary.df
+        concepts = {c.surface: c for c in retrieval.query.content}
+        missing, mentioned = _phrases(retrieval.query.text, concepts, df, words["and"])
+        if missing and mentioned:
+            return words["mentioned"].format(mentioned=mentioned, missing=missing)
+        if missing:
+            return words["nothing"].format(missing=missing)
+        return words["unanswered"].format(mentioned=mentioned) if mentioned else words["unanswered_plain"]
+
+
+def _known(concept: Concept, df: dict[str, int]) -> bool:
+    """Whether the index has the word (its lemma, an equivalent, or all its compound parts)."""
+    return any(df.get(k) for k in concept.full) or bool(concept.parts) and all(df.get(p) for p in concept.parts)
+
+
+def _phrases(question: str, concepts: dict[str, Concept], df: dict[str, int], joiner: str) -> tuple[str, str]:
+    """(missing, mentioned): the question's content words grouped into the phrases they form in
+    it. A missing phrase starts at a word the index lacks and runs on through joining words
+    ("för", "av") and the words they join; a mentioned phrase is a run of known words."""
+    words = re.findall(r"[^\W_][\w-]*", question)
+    kinds = []
+    for word in words:
+        concept = concepts.get(tokens(word)[0] if tokens(word) else "")
+        kinds.append("joiner" if word.lower() in _JOINERS else None if concept is None else
+                     "known" if _known(concept, df) else "missing")
+    missing: list[str] = []
+    mentioned: list[str] = []
+    index = 0
+    while index < len(words):
+        if kinds[index] == "missing":
+            end = index + 1
+            while end < len(words) and (kinds[end] == "missing" or kinds[end] == "joiner" and end + 1 < len(words)
+                                        and kinds[end + 1] in ("missing", "known")):
+                end += 2 if kinds[end] == "joiner" else 1
+            missing.append(" ".join(words[index:min(end, len(words))]))
+            index = end
+        elif kinds[index] == "known":
+            end = index + 1
+            while end < len(words) and kinds[end] == "known":
+                end += 1
+            mentioned.append(" ".join(words[index:end]))
+            index = end
+        else:
+            index += 1
+    return _listed(missing, joiner), _listed(mentioned, joiner)
+
+
+def _listed(phrases: list[str], joiner: str) -> str:
+    phrases = list(dict.fromkeys(phrases))
+    if len(phrases) <= 1:
+        return "".join(phrases)
+    return ", ".join(phrases[:-1]) + f" {joiner} " + phrases[-1]
+
+
+def _key(candidate: _Candidate) -> str:
+    return " ".join(candidate.quote.lower().split())
+
 
 def _merge_adjacent(candidates: list[_Candidate]) -> list[_Candidate]:
     """Neighbouring sentences of one passage become one quote (and one citation)."""
@@ -318,9 +489,8 @@ def _merge_adjacent(candidates: list[_Candidate]) -> list[_Candidate]:
     for candidate in candidates:
         previous = merged[-1] if merged else None
         if previous and previous.passage is candidate.passage and _adjacent(previous, candidate):
-            merged[-1] = _Candidate(
-                previous.passage, previous.sentence, previous.start, candidate.end, max(previous.score, candidate.score)
-            )
+            merged[-1] = _Candidate(previous.passage, previous.sentence, previous.start, candidate.end,
+                                    max(previous.score, candidate.score), previous.lexical, previous.dense)
         else:
             merged.append(candidate)
     return merged

@@ -399,6 +399,7 @@ def _extras(answer: Answer) -> dict[str, Any]:
     return {
         "citations": [CitationOut.of(c).model_dump() for c in answer.citations],
         "abstained": answer.abstained,
+        "answerability": answer.answerability,
         "language": answer.language,
         "mode": answer.mode,
         "unsupported": answer.unsupported,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -189,7 +190,10 @@ def serve(
     settings = _settings()
     service = _service(settings)
     if settings.auto_ingest:
-        service.ensure_default_corpus(progress=True)
+        if service.catalog.records:  # re-embed what needs it in the background; the API serves meanwhile
+            threading.Thread(target=_quietly, args=(service.ensure_default_corpus,), daemon=True).start()
+        else:  # first start: the default corpus is there before the first question
+            service.ensure_default_corpus(progress=True)
     extensions = []
     try:
         from fouassist_ui import serve_ui_when_ready
@@ -198,8 +202,8 @@ def serve(
     except ImportError as error:  # the UI is optional for API-only installs
         logging.getLogger("fouassist").warning("The web interface is not installed (%s); serving the API only", error)
     application = create_app(service, extensions)
-    health = service.health()
-    if not health["dense"]["enabled"]:
+    health = service.health()  # a model that cannot load says so itself, loudly, when it gives up
+    if health["dense"]["state"] == "off":
         logging.getLogger("fouassist").warning("Running LEXICAL-ONLY: %s", health["dense"]["reason"])
     if health["llm"]["configured"] and not health["llm"]["reachable"]:
         logging.getLogger("fouassist").warning("The language model server does not answer (%s); generative "
@@ -210,6 +214,15 @@ def serve(
                     log_level=settings.log_level.lower(), access_log=False)  # fouassist.access logs requests
     finally:
         service.close()
+
+
+def _quietly(work) -> None:
+    from fouassist.service import Busy
+
+    try:
+        work()
+    except Busy as error:
+        logging.getLogger("fouassist").warning("Dense vectors not updated now: %s", error)
 
 
 @feedback_app.command("export")

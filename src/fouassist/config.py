@@ -102,9 +102,17 @@ class Settings(BaseSettings):
                                 "cosines differ by a few hundredths between passages, hence the size).")
     fused_weight: float = Field(0.1, ge=0, le=50, description="Ranking: weight of the position in the fused result.")
     max_quotes: int = Field(4, ge=1, le=10)
+    max_quotes_per_document: int = Field(2, ge=1, le=10)
     max_documents_in_answer: int = Field(3, ge=1, le=10)
-    abstain_min_coverage: float = Field(0.35, ge=0, le=1)
-    quote_min_coverage: float = Field(0.34, ge=0, le=1)
+    answerable_threshold: float | None = Field(None, ge=0, le=1, description="Abstain when the answerability model's "
+                                               "probability is below this; empty: the model's own operating point.")
+    answerability_model: Path | None = Field(None, description="Weights of the answerability model; empty: the "
+                                             "ones shipped (fouassist answerability train makes new ones).")
+    quote_min_score: float = Field(0.2, ge=0, le=1, description="No sentence scoring below this is quoted.")
+    document_share: float = Field(0.7, gt=0, le=1, description="A document joins the answer when its best "
+                                  "sentence scores at least this share of the best.")
+    dense_sentence_weight: float = Field(5.0, ge=0, le=50, description="Choosing sentences: weight of their cosine "
+                                         "to the question beside their lexical coverage.")
 
     # Service
     host: str = "127.0.0.1"

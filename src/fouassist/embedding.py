@@ -25,6 +25,7 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 E5_SMALL = "intfloat/multilingual-e5-small"
 QUERY_CACHE_SIZE = 1024
+SENTENCE_CACHE_SIZE = 20_000  # 384 float32 each: about 30 MB at most
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "tokenizer.json", "config.json", "modules.json")
 
 
@@ -202,6 +204,28 @@ class QueryBatcher:
                 future.set_result(vector.tolist())
 
 
+class _LRU:
+    """A small thread-safe least-recently-used map from texts to vectors."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 class Embedder:
     """Encodes passages and queries with the prefixes the model was trained with. Texts are
     NFC-normalised first (the tokenizer does not compose characters); query vectors are kept in
@@ -219,8 +243,8 @@ class Embedder:
         self.dimension = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
                              else model.get_sentence_embedding_dimension())
         self._lock = threading.Lock()  # torch inference from many request threads at once only thrashes 2 cores
-        self._queries: OrderedDict[str, list[float]] = OrderedDict()
-        self._queries_lock = threading.Lock()
+        self._queries = _LRU(QUERY_CACHE_SIZE)
+        self._sentences = _LRU(SENTENCE_CACHE_SIZE)
         self._batcher = QueryBatcher(lambda texts: self._encode([self.query_prefix + t for t in texts], len(texts)))
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
@@ -232,17 +256,22 @@ class Embedder:
         return self._encode([self.passage_prefix + t for t in texts], self.batch_size)
 
     def embed_query(self, text: str) -> list[float]:
-        with self._queries_lock:
-            cached = self._queries.get(text)
-            if cached is not None:
-                self._queries.move_to_end(text)
-                return cached
-        vector = self._batcher.embed(text)
-        with self._queries_lock:
-            self._queries[text] = vector
-            while len(self._queries) > QUERY_CACHE_SIZE:
-                self._queries.popitem(last=False)
+        vector = self._queries.get(text)
+        if vector is None:
+            vector = self._batcher.embed(text)
+            self._queries.put(text, vector)
         return vector
+
+    def embed_sentences(self, texts: list[str]) -> np.ndarray:
+        """Sentences of the best passages, as passages, for choosing what to quote; each one is
+        embedded once (until it falls out of the cache)."""
+        found = {t: self._sentences.get(t) for t in dict.fromkeys(texts)}
+        missing = [t for t, vector in found.items() if vector is None]
+        if missing:
+            for text, vector in zip(missing, self.embed_passages(missing)):
+                found[text] = vector.astype(np.float32)
+                self._sentences.put(text, found[text])
+        return np.array([found[t] for t in texts])
 
 
 def _prefixes(model, name: str, query: str | None, passage: str | None) -> tuple[str, str]:

@@ -167,6 +167,9 @@ class AskResponse(BaseModel):
     unsupported: list[str] = Field(default_factory=list, description="Generated sentences that verification removed "
                                    "(no citation, or not supported by the passages they cited).")
     fallback_reason: str | None = Field(None, description="Why a generative request got the extractive answer.")
+    answerability: float | None = Field(None, description="The probability (0-1) that the documents answer the "
+                                        "question; the answer abstains below the server's threshold, and a client "
+                                        "may set its own bar.")
     timings_ms: dict[str, float]
 
     @classmethod
@@ -175,7 +178,7 @@ class AskResponse(BaseModel):
             answer=answer.answer, abstained=answer.abstained, language=answer.language,
             citations=[CitationOut.of(c) for c in answer.citations], closest=[CitationOut.of(c) for c in answer.closest],
             query=answer.query, mode=answer.mode, unsupported=answer.unsupported,
-            fallback_reason=answer.fallback_reason, timings_ms=answer.timings_ms,
+            fallback_reason=answer.fallback_reason, answerability=answer.answerability, timings_ms=answer.timings_ms,
         )
 
 

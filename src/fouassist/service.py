@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from fouassist import __version__
 from fouassist.analysis import Analyzer
 from fouassist.answer import Answer, AnswerSettings, Composer, stream_pieces
+from fouassist.answerability import AnswerabilityModel, Signals
 from fouassist.backends import SearchBackend, open_backend
 from fouassist.catalog import CatalogWatch
 from fouassist.config import Settings
@@ -149,9 +150,11 @@ class Service:
                               settings.rrf_sparse_weight, settings.coverage_weight, settings.dense_weight,
                               settings.fused_weight),
             reranker=_LazyReranker(self.models))
+        model = AnswerabilityModel.load(settings.answerability_model)
         self.composer = Composer(self.retriever, AnswerSettings(
-            settings.abstain_min_coverage, settings.quote_min_coverage, settings.max_quotes,
-            settings.max_documents_in_answer))
+            model.threshold if settings.answerable_threshold is None else settings.answerable_threshold,
+            settings.quote_min_score, settings.max_quotes, settings.max_quotes_per_document,
+            settings.max_documents_in_answer, settings.document_share, settings.dense_sentence_weight), model)
         self.generator: Generator | None = load_generator(settings, self.retriever, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
         self.read_limits = ReadLimits(settings.max_document_chars, settings.max_expanded_mb)
@@ -394,15 +397,15 @@ class Service:
         return done
 
     def ensure_default_corpus(self, progress: bool = False) -> IngestReport | None:
-        """Ingest the default corpus into an empty index (what `serve` does on first start), and
-        give existing chunks vectors from the loaded model when they lack them."""
-        embedder = self.embedder()
-        catalog = self.watch.reload()
-        if catalog.records and (embedder is None or catalog.dense_model == embedder.identity):
-            return None
-        report = self.ingest_paths([self.settings.corpus_dir], progress=progress)
-        log.info("Default corpus: %s", report.summary())
-        return report
+        """First start: ingest the default corpus into the empty index. Later starts: give the
+        chunks vectors from the loaded model where they lack them (no file is read again)."""
+        if not self.watch.reload().records:
+            report = self.ingest_paths([self.settings.corpus_dir], progress=progress)
+            log.info("Default corpus: %s", report.summary())
+            return report
+        with self._write_lock:
+            self._prepare_dense(progress)
+        return None
 
     # -- questions --------------------------------------------------------------------------------
     def retrieve(self, query: str, top_k: int | None = None, filters: SearchFilters | None = None,
@@ -415,6 +418,13 @@ class Service:
         """The complete answer (what ask_stream gives last)."""
         *_, answer = self.ask_stream(question, top_k, filters, history, mode, search)
         return answer
+
+    def signals(self, question: str, history: list[dict[str, str]] | None = None) -> Signals:
+        """What the answerability model sees of a question (for training it)."""
+        language = self.analyzer.detect_language(question)
+        query = self.retriever.resolve_follow_up(question, history or [])
+        signals, _, _ = self.composer.assess(question, self.retriever.search(query, self.settings.top_k, None, language))
+        return signals
 
     def ask_stream(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
                    history: list[dict[str, str]] | None = None, mode: str = "extractive",
