@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from fouassist import metrics  # noqa: E402
 from fouassist.config import Settings  # noqa: E402
-from fouassist.evaluation import Evaluator, load_norquad, load_questions, load_swefaq  # noqa: E402
+from fouassist.evaluation import Evaluator, development_sets  # noqa: E402
 from fouassist.retrieval import Passage, RetrievalSettings, Retriever  # noqa: E402
-from fouassist.service import Service, load_models  # noqa: E402
+from fouassist.service import Service  # noqa: E402
 
 DEPTH = 10
 
@@ -48,28 +48,6 @@ class Case:
     candidates: list[Candidate]
     total_relevant: int
     per_document: bool  # external sets: gold is a whole document, ranked once per document
-
-
-def services(work: Path, settings: Settings) -> dict:
-    """The three development sets, each with its service over an index kept in `work`."""
-    models = load_models(settings)
-    built = {}
-    default = Service(settings.model_copy(update={"data_dir": work / "default"}), models)
-    default.ingest_paths([settings.corpus_dir], progress=True)
-    built["default/dev"] = (default, load_questions(settings.eval_dir / "sets" / "default.jsonl", "dev"))
-    for name, loader, file in (("swefaq", load_swefaq, "swefaq_dev.jsonl"),
-                               ("norquad", load_norquad, "norquad_validation.json")):
-        external = loader(settings.eval_dir / "external" / file)
-        folder = work / f"{name}-documents"
-        folder.mkdir(parents=True, exist_ok=True)
-        for source, _, text in external.documents:
-            if not (folder / source).exists():
-                (folder / source).write_text(text, encoding="utf-8")
-        service = Service(settings.model_copy(update={"data_dir": work / name,
-                                                      "manifest": folder / "no-manifest.toml"}), models)
-        service.ingest_paths([folder], progress=True)
-        built[name] = (service, external.questions)
-    return built
 
 
 def cases(service: Service, questions, retriever: Retriever, candidates: int, mode: str = "hybrid") -> list[Case]:
@@ -135,7 +113,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a coarse grid")
     args = parser.parse_args()
     settings = Settings()
-    built = services(args.work, settings)
+    built = development_sets(settings, args.work)
     base = RetrievalSettings(settings.candidates, settings.diversity_decay)
     fusion_grid = [(1.0, 1.0), (1.5, 1.0), (2.0, 1.0), (1.0, 1.5)] if not args.quick else [(1.0, 1.0)]
     candidates_grid = [30, 50] if not args.quick else [30]

@@ -60,8 +60,10 @@ def test_several_documents_each_get_a_part(corpus_service):
 @pytest.mark.parametrize(("question", "opening"), [
     ("Vad säger strategin om cancerscreening?", "Dokumenten säger inget om cancerscreening."),
     ("Hva sier planen om kunstig intelligens?", "Dokumentene sier ikke noe om kunstig intelligens."),
-    ("Hur många forskare är anställda i Region Stockholm?", "Dokumenten säger inget om"),
-    ("Vad säger Region Stockholms strategi om Södersjukhusets forskningsuppdrag?", "Dokumenten säger inget om"),
+    # The documents speak of researchers and employees, but give no number: they are named as mentioned.
+    ("Hur många forskare är anställda i Region Stockholm?", "Dokumenten tar upp forskare och anställda, men inget"),
+    ("Vad säger Region Stockholms strategi om Södersjukhusets forskningsuppdrag?",
+     "Dokumenten nämner Stockholms och forskningsuppdrag, men säger inget om Södersjukhusets."),
 ])
 def test_unanswerable_questions_abstain_and_list_the_closest_passages(corpus_service, question, opening):
     answer = corpus_service.ask(question)
@@ -108,9 +110,9 @@ def test_diversity_keeps_one_long_document_from_crowding_out_the_others(corpus_s
 
 
 def test_question_demands():
-    assert Demands.of("Hur många forskare finns det?", []).kind is has_amount
-    assert Demands.of("När antogs planen?", []).kind is has_date
-    assert Demands.of("Vad säger planen?", []).kind is None
+    assert list(Demands.of("Hur många forskare finns det?", []).kinds.values()) == [has_amount]
+    assert list(Demands.of("När antogs planen?", []).kinds.values()) == [has_date]
+    assert Demands.of("Vad säger planen?", []).kinds == {}
     assert has_amount("Delprojekten finansieras med 50 procent.")
     assert not has_amount("enligt lagen (2017:30) och avtalet (LS 1408–0943) från 2019")
     assert has_date("vedtatt 2. juni 2023") and not has_date("ingen tidpunkt här")

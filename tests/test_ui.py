@@ -49,7 +49,7 @@ def browser():
 def open_ui(browser, server, locale="sv-SE", width=1280, height=900):
     context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
     page = context.new_page()
-    page.goto(f"{server.url}/ui/")
+    page.goto(f"{server.url}/ui")  # the address the README gives, as a user types it
     page.wait_for_selector("#msg textarea", state="visible")
     page.wait_for_function("() => document.querySelector('#banner') !== null")
     page.wait_for_timeout(500)  # the load event sets the language and the banner
@@ -103,7 +103,8 @@ def test_abstention_shows_closest_passages_as_not_answering(browser, ui_server):
         assert page.locator("#chatbot [data-testid=bot]").last.inner_text().startswith("Ifølge dokumentet «Handlingsplaner")
         answer = ask(page, "Vad säger strategin om cancerscreening?")
         shot(page, "05-abstention")
-        assert answer.startswith("Dokumenten säger inget om cancerscreening.")
+        assert answer.startswith("Dokumenten säger inget om cancerscreening.") or \
+            answer.startswith("Dokumenten nämner") and "cancerscreening" in answer.splitlines()[0]
         sources = page.locator("#sources").inner_text()
         assert "Närmaste träffar – de svarar inte på frågan" in sources
         assert page.locator("#sources .source.closest").count() >= 1
@@ -188,6 +189,33 @@ def test_upload_list_ask_and_delete_with_the_api_key(browser, ui_server, tmp_pat
     finally:
         context.close()
     assert httpx.get(f"{ui_server.url}/health").json()["documents"] == 5
+
+
+def test_document_text_is_shown_never_rendered(browser, ui_server):
+    """A title with Markdown link syntax (in any spelling) and a literal [3] in a document stay text:
+    no link to the outside, no marker the answer did not place."""
+    title = "[phish](https://evil.example) [x](HTTPS://evil.example) [y]( https://evil.example)"
+    created = httpx.post(f"{ui_server.url}/v1/documents", headers={"Authorization": f"Bearer {API_KEY}"}, json={
+        "title": title, "text": "Zebraplanen säger att regionen ska satsa på zebraforskning [3] varje år."})
+    assert created.status_code == 201, created.text
+    context, page = open_ui(browser, ui_server)
+    try:
+        answer = ask(page, "Vad säger zebraplanen om zebraforskning?")
+        shot(page, "11-markdown-as-text")
+        assert "phish］(https://evil.example)" in answer and "( https://evil.example)" in answer and "［3］" in answer
+        assert page.locator("#chatbot a[href*='evil']").count() == 0
+        assert page.locator("#chatbot a.cite").count() == 1  # [1], the answer's own
+        page.locator("button[role=tab]", has_text="Dokument").click()
+        page.fill("#api-key input", API_KEY)
+        page.locator("#delete-choice input").click()
+        page.locator("[role=option]", has_text="phish").first.click()
+        page.locator("#delete").click()
+        page.wait_for_function("() => document.querySelector('#delete-status').innerText.includes('borttaget')",
+                               timeout=30_000)
+        assert "[phish](https://evil.example)" in page.locator("#delete-status").inner_text()
+        assert page.locator("a[href*='evil']").count() == 0
+    finally:
+        context.close()
 
 
 def test_two_browsers_chatting_at_once_keep_their_own_history(browser, ui_server):

@@ -13,7 +13,6 @@ passages as not answering it.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fouassist.analysis import Concept, tokens
+from fouassist.analysis import Concept, tokens, zipf
 from fouassist.answerability import AnswerabilityModel, Signals
 from fouassist.retrieval import Passage, Retrieval, Retriever, SentenceSpan
 
@@ -91,6 +90,7 @@ _JOINERS = {"för", "av", "i", "om", "till", "med", "på", "vid", "inom", "mella
             "mellom", "og", "och"}
 
 HEADING_FACTOR = 0.4  # a title or heading is quoted only when running text does not answer
+HEADING_WORDS = 12
 SHORT_FACTOR = 0.8  # a bare list item or label says little on its own
 SECTION_ANSWER_FACTOR = 0.7  # a short sentence (a list item) under a heading that matches the question
 SECTION_ANSWER_CHARS = 160
@@ -100,6 +100,7 @@ MISSING_FOCUS_FACTOR = 0.7  # "vilken X": the passage does not mention X
 BEST_PASSAGES = 3  # the passages whose sentences an answer may quote
 EMBEDDED_SENTENCES = 12  # of those, how many are compared by embedding: the best passage's, then the best by words
 _SHORT_SENTENCE_WORDS = 4
+COMMON_ZIPF = 5.3  # words this frequent ("per", "mye", "år") are not what a question is about
 
 
 def neutral(text: str) -> str:
@@ -221,7 +222,7 @@ class Answer:
 
 @dataclass
 class AnswerSettings:
-    answerable_threshold: float = 0.5  # abstain below this probability
+    answerable_threshold: float | None = None  # abstain below this probability; None: the model's own
     quote_min_score: float = 0.2
     max_quotes: int = 4
     max_quotes_per_document: int = 2
@@ -278,18 +279,18 @@ class Composer:
                 candidate.score = lexical * factor
                 if len(candidate.quote.split()) < _SHORT_SENTENCE_WORDS:
                     candidate.score *= SHORT_FACTOR
-                if sentence.heading:
-                    candidate.score *= HEADING_FACTOR
+                if sentence.heading and len(candidate.quote.split()) <= HEADING_WORDS:
+                    candidate.score *= HEADING_FACTOR  # (a long "heading" is an opening sentence set in bold)
                 if demands.kinds and not any(has(candidate.quote) for has in demands.kinds.values()):
                     candidate.score *= MISSING_TYPE_FACTOR
                 candidates.append(candidate)
-        self._add_dense(question, candidates)
+        self._add_dense(question, candidates, retrieval.mode)
         return candidates
 
-    def _add_dense(self, question: str, candidates: list[_Candidate]) -> None:
+    def _add_dense(self, question: str, candidates: list[_Candidate], search: str) -> None:
         """The sentences' cosines to the question, when a model is loaded: a paraphrase or a
         question in the other language then still finds the sentence that answers."""
-        model = self.retriever.dense_model()
+        model = self.retriever.dense_model() if search != "lexical" else None
         if model is None or not candidates:
             return
         first = candidates[0].passage
@@ -317,12 +318,10 @@ class Composer:
             dense_margin=(best.dense - passages[1].dense) if len(passages) > 1 else 0.0,
             dense_sentence=max((c.dense for c in candidates if c.dense is not None), default=0.0),
             coverage_best=max((p.coverage for p in top), default=0.0),
-            coverage_sentence=max((c.lexical for c in candidates), default=0.0),
             unseen=unseen / sum(weights.values()) if weights else 0.0,
             missing_names=float(demands.missing_names(top)),
             missing_numbers=float(demands.missing_numbers(top)),
             type_missing=float(type_missing),
-            content_words=math.log1p(len(content)),
         )
 
     def assess(self, question: str, retrieval: Retrieval) -> tuple[Signals, Demands, list[_Candidate]]:
@@ -338,8 +337,10 @@ class Composer:
         if not retrieval.query.concepts:
             return Answer(TEMPLATES[lang]["no_words"], True, lang, timings_ms=dict(retrieval.timings_ms))
         signals, demands, candidates = self.assess(question, retrieval)
-        probability = self.model.probability(signals)
-        chosen = self._select(candidates, demands) if probability >= self.settings.answerable_threshold else []
+        fit = self.model.fit_for(dense=retrieval.mode != "lexical" and self.retriever.dense_model() is not None)
+        probability = fit.probability(signals)
+        threshold = fit.threshold if self.settings.answerable_threshold is None else self.settings.answerable_threshold
+        chosen = self._select(candidates, demands) if probability >= threshold else []
         if chosen:
             answer = self._answer(chosen, lang)
         else:
@@ -427,7 +428,7 @@ class Composer:
         words = TEMPLATES[lang]
         df = self.retriever.catalog().vocabulary.df
         concepts = {c.surface: c for c in retrieval.query.content}
-        missing, mentioned = _phrases(retrieval.query.text, concepts, df, words["and"])
+        missing, mentioned = _phrases(retrieval.query.text, concepts, df, words["and"], retrieval.query.language)
         if missing and mentioned:
             return words["mentioned"].format(mentioned=mentioned, missing=missing)
         if missing:
@@ -440,15 +441,18 @@ def _known(concept: Concept, df: dict[str, int]) -> bool:
     return any(df.get(k) for k in concept.full) or bool(concept.parts) and all(df.get(p) for p in concept.parts)
 
 
-def _phrases(question: str, concepts: dict[str, Concept], df: dict[str, int], joiner: str) -> tuple[str, str]:
+def _phrases(question: str, concepts: dict[str, Concept], df: dict[str, int], joiner: str,
+             language: str = "sv") -> tuple[str, str]:
     """(missing, mentioned): the question's content words grouped into the phrases they form in
     it. A missing phrase starts at a word the index lacks and runs on through joining words
-    ("för", "av") and the words they join; a mentioned phrase is a run of known words."""
+    ("för", "av") and the words they join; a mentioned phrase is a run of known words. Words as
+    common as "per", "mye" or "år" are never a topic of their own."""
     words = re.findall(r"[^\W_][\w-]*", question)
     kinds = []
     for word in words:
         concept = concepts.get(tokens(word)[0] if tokens(word) else "")
-        kinds.append("joiner" if word.lower() in _JOINERS else None if concept is None else
+        kinds.append("joiner" if word.lower() in _JOINERS else
+                     None if concept is None or zipf(word, language) >= COMMON_ZIPF else
                      "known" if _known(concept, df) else "missing")
     missing: list[str] = []
     mentioned: list[str] = []

@@ -23,6 +23,9 @@ documents_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="L
 app.add_typer(documents_app, name="documents")
 feedback_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Feedback that readers gave on answers.")
 app.add_typer(feedback_app, name="feedback")
+answerability_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                                help="The model that decides whether the documents answer a question.")
+app.add_typer(answerability_app, name="answerability")
 
 USAGE_ERROR = 2
 
@@ -300,6 +303,56 @@ def evaluate(
         if failures:
             raise typer.Exit(1)
         typer.echo(f"All metrics meet {check}")
+
+
+@answerability_app.command("train")
+def answerability_train(
+    work: Annotated[Path, typer.Option(help="Indexes of the development sets (kept for the next run).")
+                    ] = Path("eval/reports/answerability-work"),
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the weights; default: the shipped file.")] = None,
+    false_abstention: Annotated[float, typer.Option(help="Out-of-fold false abstentions the threshold allows "
+                                                    "(each set weighing the same).")] = 0.05,
+    reuse_signals: Annotated[bool, typer.Option("--reuse-signals", help="Refit on the signals the last run "
+                                                "kept in WORK, without asking the questions again.")] = False,
+) -> None:
+    """Fit the answerability model on the development material only and write its weights."""
+    from importlib import resources
+
+    import numpy as np
+
+    from fouassist.answerability import DENSE_SIGNALS, AnswerabilityModel, Signals, fit, rates
+    from fouassist.evaluation import answerability_material, kept_answerability_material
+
+    if not 0 <= false_abstention < 1:
+        fail("--false-abstention must be between 0 and 1")
+    if reuse_signals and not (work / "signals.jsonl").is_file():
+        fail(f"no kept signals in {work}; run without --reuse-signals first")
+    settings = _settings()
+    rows = kept_answerability_material(work) if reuse_signals else answerability_material(settings, work)
+    names = [row[0] for row in rows]
+    groups = [row[1] for row in rows]
+    answerable = np.array([row[4] for row in rows], dtype=int)
+    fits, figures = {}, {}
+    for variant, column, features in (("hybrid", 2, Signals.names()),
+                                      ("lexical", 3, tuple(n for n in Signals.names() if n not in DENSE_SIGNALS))):
+        fits[variant], probabilities = fit([row[column] for row in rows], list(answerable), groups, features,
+                                           false_abstention=false_abstention, sets=names)
+        threshold = fits[variant].threshold
+        figures[variant] = {}
+        for name in dict.fromkeys(names):
+            chosen = np.array([n == name for n in names])
+            figures[variant][name] = {
+                "questions": int(chosen.sum()), "unanswerable": int((answerable[chosen] == 0).sum()),
+                **{k: round(v, 3) for k, v in rates(probabilities[chosen], answerable[chosen], threshold).items()}}
+            typer.echo(f"{variant} {name}: {figures[variant][name]} (out of fold, threshold {fits[variant].threshold})")
+        typer.echo(f"{variant} weights (standardised signals): "
+                   + ", ".join(f"{k} {v:+.2f}" for k, v in zip(features, fits[variant].coef)))
+    model = AnswerabilityModel(fits["hybrid"], fits["lexical"], {
+        "sets": list(dict.fromkeys(names)), "out_of_fold_at_threshold": figures,
+        "embedding_model": settings.embedding_model, "command": "fouassist answerability train"})
+    target = out or Path(str(resources.files("fouassist").joinpath("data/answerability.json")))
+    model.save(target)
+    typer.echo(f"Wrote {target}")
 
 
 def main() -> None:

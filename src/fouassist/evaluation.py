@@ -360,6 +360,67 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
     return data
 
 
+def development_sets(settings, work: Path, gold_removed: bool = False, progress: bool = True
+                     ) -> dict[str, tuple[Service, list[Question]]]:
+    """The development material, each set with a service over an index of its own kept in `work`
+    (built on the first call, reused later): the default set's dev split, SweFAQ dev and NorQuAD
+    validation, or with `gold_removed` the two external sets with every other gold passage left
+    out. Never the default set's test split."""
+    from fouassist.service import load_models
+
+    models = load_models(settings)
+    default = Service(settings.model_copy(update={"data_dir": work / "default"}), models)
+    default.ingest_paths([settings.corpus_dir], progress=progress)
+    sets = {"default/dev": (default, load_questions(settings.eval_dir / "sets" / "default.jsonl", "dev"))}
+    for loader, file in ((load_swefaq, "swefaq_dev.jsonl"), (load_norquad, "norquad_validation.json")):
+        external = loader(settings.eval_dir / "external" / file)
+        if gold_removed:
+            external, _ = gold_removed_set(external)
+        name = external.name.replace("/", "-")
+        folder = work / f"{name}-documents"
+        folder.mkdir(parents=True, exist_ok=True)
+        for source, _, text in external.documents:
+            if not (folder / source).exists():
+                (folder / source).write_text(text, encoding="utf-8")
+        service = Service(settings.model_copy(update={"data_dir": work / name,
+                                                      "manifest": folder / "no-manifest.toml"}), models)
+        service.ingest_paths([folder], progress=progress)
+        sets[external.name] = (service, external.questions)
+    return sets
+
+
+def answerability_material(settings, work: Path, progress: bool = True) -> list[tuple[str, str, Any, Any, bool]]:
+    """(set, group, signals with dense search, signals lexical-only, answerable) for every
+    question of the development material with unanswerable questions: the default set's dev
+    split, and SweFAQ dev and NorQuAD validation with every other gold passage removed.
+    Questions about one passage share a group."""
+    from fouassist.answerability import Signals
+
+    kept = work / "signals.jsonl"  # what the signals of this version were; reused by --reuse-signals
+    rows = []
+    for name, (service, questions) in development_sets(settings, work, gold_removed=True, progress=progress).items():
+        with progress_bar(progress, len(questions), f"Signals of {name}", "question") as bar:
+            for question in questions:
+                group = f"{name}:{question.documents[0] if question.documents else question.id}"
+                rows.append((name, group, service.signals(question.question, question.history),
+                             service.signals(question.question, question.history, "lexical"), question.answerable))
+                bar.update(1)
+        service.close()
+    kept.write_text("".join(json.dumps([n, g, h.__dict__, lex.__dict__, a]) + "\n" for n, g, h, lex, a in rows),
+                    encoding="utf-8")
+    return rows
+
+
+def kept_answerability_material(work: Path) -> list[tuple[str, str, Any, Any, bool]]:
+    """The signals the last `answerability_material(work)` computed."""
+    from fouassist.answerability import Signals
+
+    rows = [json.loads(line) for line in (work / "signals.jsonl").read_text(encoding="utf-8").splitlines()]
+    names = Signals.names()
+    return [(n, g, Signals(**{k: h[k] for k in names}), Signals(**{k: lex[k] for k in names}), a)
+            for n, g, h, lex, a in rows]
+
+
 def run_default(settings, set_path: Path, split: str, work_dir: Path, progress: bool = False,
                 mode: str = "extractive") -> dict[str, Any]:
     service = fresh_service(settings, work_dir / "index-default")
@@ -371,7 +432,7 @@ def run_default(settings, set_path: Path, split: str, work_dir: Path, progress: 
     return report
 
 
-def gold_removed(external: ExternalSet) -> tuple[ExternalSet, set[str]]:
+def gold_removed_set(external: ExternalSet) -> tuple[ExternalSet, set[str]]:
     """The abstention benchmark of an external set: every other gold passage (in the order the
     questions first use them) is left out of the index. The questions whose passage is gone are
     unanswerable, with near misses still indexed; the others stay answerable. Returns the set
@@ -401,7 +462,7 @@ def run_external(settings, external: ExternalSet, work_dir: Path, progress: bool
         service.ingest_paths([folder], progress=progress)
         reports = [evaluate(service, external.name, external.questions, progress, mode)]
         if abstention:
-            reduced, removed = gold_removed(external)
+            reduced, removed = gold_removed_set(external)
             for record in service.documents():
                 if record["source"] in removed:
                     service.delete(record["id"])

@@ -1,11 +1,16 @@
-"""Hybrid retrieval: from a question to ranked passages.
+"""Hybrid retrieval: from a question to ranked passages, in three stages built once.
 
-The question is analysed like the chunks were (lemmas, compound parts), its content words are
-widened with Swedish/Norwegian equivalents (a small glossary and near spellings found in the
-index), and one Qdrant query fuses a dense and a sparse search. The candidates are then ranked
-by how much of the question they cover (each content word weighted by its rarity) with the
-fused rank as tie-breaker, optionally reranked by a cross-encoder, and spread over documents
-so that one long document does not crowd out the others.
+1. analyse: the question goes through the same Swedish/Norwegian analysis as the chunks (lemmas,
+   compound parts), and its content words are widened with their equivalents in the other
+   language (a small glossary, and near spellings found in the index);
+2. fuse: one Qdrant query runs a dense and a sparse ranking and fuses them (weighted reciprocal
+   rank fusion) in the engine;
+3. rank: the candidates are ordered by lexical coverage of the question (each word weighted by
+   its rarity), cosine similarity to the question and fused rank together, optionally reranked
+   by a cross-encoder, and spread over documents so that one long document does not crowd out
+   the others.
+
+The answer is composed from the ranked passages by `answer.Composer`.
 """
 
 from __future__ import annotations
@@ -117,6 +122,7 @@ class Retrieval:
     passages: list[Passage]
     idf: dict[str, float] = field(default_factory=dict)  # per content concept (by surface)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    mode: str = "hybrid"  # which signals found the passages: hybrid, lexical or dense
 
 
 @dataclass(frozen=True)
@@ -338,7 +344,7 @@ class Retriever:
             with _timed(timings, "embedding"):
                 vector = model.embed_query(text)
         if mode == "dense" and vector is None:
-            return Retrieval(query, [], idf, timings)
+            return Retrieval(query, [], idf, timings, mode)
         with _timed(timings, "search"):
             candidates = self.fuse(query, vector, filters, max(self.settings.candidates, top_k), mode)
         order = None
@@ -347,7 +353,7 @@ class Retriever:
                 order = self.rerank(candidates, text)
         with _timed(timings, "ranking"):
             passages = self.rank(candidates, query, idf, top_k, mode, order)
-        return Retrieval(query=query, passages=passages, idf=idf, timings_ms=timings)
+        return Retrieval(query=query, passages=passages, idf=idf, timings_ms=timings, mode=mode)
 
 
 def scope(query: AnalyzedQuery, names: dict[str, set[str]]) -> set[str]:

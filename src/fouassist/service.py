@@ -150,11 +150,10 @@ class Service:
                               settings.rrf_sparse_weight, settings.coverage_weight, settings.dense_weight,
                               settings.fused_weight),
             reranker=_LazyReranker(self.models))
-        model = AnswerabilityModel.load(settings.answerability_model)
         self.composer = Composer(self.retriever, AnswerSettings(
-            model.threshold if settings.answerable_threshold is None else settings.answerable_threshold,
-            settings.quote_min_score, settings.max_quotes, settings.max_quotes_per_document,
-            settings.max_documents_in_answer, settings.document_share, settings.dense_sentence_weight), model)
+            settings.answerable_threshold, settings.quote_min_score, settings.max_quotes, settings.max_quotes_per_document,
+            settings.max_documents_in_answer, settings.document_share, settings.dense_sentence_weight),
+            AnswerabilityModel.load(settings.answerability_model))
         self.generator: Generator | None = load_generator(settings, self.retriever, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
         self.read_limits = ReadLimits(settings.max_document_chars, settings.max_expanded_mb)
@@ -419,11 +418,12 @@ class Service:
         *_, answer = self.ask_stream(question, top_k, filters, history, mode, search)
         return answer
 
-    def signals(self, question: str, history: list[dict[str, str]] | None = None) -> Signals:
+    def signals(self, question: str, history: list[dict[str, str]] | None = None, search: str = "hybrid") -> Signals:
         """What the answerability model sees of a question (for training it)."""
         language = self.analyzer.detect_language(question)
         query = self.retriever.resolve_follow_up(question, history or [])
-        signals, _, _ = self.composer.assess(question, self.retriever.search(query, self.settings.top_k, None, language))
+        retrieval = self.retriever.search(query, self.settings.top_k, None, language, search)
+        signals, _, _ = self.composer.assess(question, retrieval)
         return signals
 
     def ask_stream(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
