@@ -75,8 +75,10 @@ _ASKS = {
 _NUMBER = re.compile(r"\d|\b(?:två|tre|fyra|fem|sex|sju|åtta|nio|tio|tolv|tjugo|hundra|tusen|miljon\w*|miljard\w*|"
                      r"procent|hälften|fire|seks|åtte|ti|hundre|million\w*|milliard\w*|prosent|halvparten)\b",
                      re.IGNORECASE)
-# Numbers that are not amounts: years, dates, section and law references ("(2017:30)", "LS 1408-0943").
-_NOT_AMOUNT = re.compile(r"\([^)]*\)|\b(?:19|20)\d{2}(?:-\d{2,4})?\b|\b\d+(?:\.\d+)+\b|\b\d+:\d+\b|\bLS [\d–-]+")
+# Numbers that are not amounts: years, dates, section and law references ("(2017:30)", "LS 1408-0943",
+# "10 kap 5 §").
+_NOT_AMOUNT = re.compile(r"\([^)]*\)|\b(?:19|20)\d{2}(?:-\d{2,4})?\b|\b\d+(?:\.\d+)+\b|\b\d+:\d+\b|\bLS [\d–-]+|"
+                         r"\b\d+\s*(?:kap\.?|kapitlet|§)|§\s*\d+")
 _HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b\d{1,2}\.\d{1,2}\b|\b(?:januari|januar|februari|februar|mars|april|"
                        r"maj|mai|juni|juli|augusti|august|september|oktober|november|december|desember|"
                        r"våren|hösten|høsten|sommaren|sommeren|vintern|vinteren)\b", re.IGNORECASE)
@@ -180,8 +182,11 @@ class Demands:
 
 
 def _names(passage: Passage, written: str) -> bool:
-    """Whether the passage (or its document's title, organisation and headings) has `written` as a
-    name, capitalised: the month "mars" is not the planet Mars. Inflected forms count (Stockholms)."""
+    """Whether the passage (or its document's title, organisation and headings) names `written`.
+    A capitalised word that is also a month ("Mars") must be capitalised there too: the month
+    "mars" is not the planet Mars. Inflected forms count (Stockholms)."""
+    if not _HAS_DATE.fullmatch(written.lower()):
+        return True  # the word match (lemmas, parts, sv/nb equivalents) has already been checked
     stem = written[:max(4, len(written) - 2)]
     where = " ".join([passage.text, passage.title, passage.organisation or "", *passage.heading_path])
     return re.search(rf"(?<![\w-]){re.escape(stem)}", where) is not None

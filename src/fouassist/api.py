@@ -208,10 +208,11 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
         })
 
     @app.get("/health", response_model=HealthResponse, tags=["service"])
-    def health(request: Request, service: ServiceDep) -> dict[str, Any]:
+    async def health(request: Request, service: ServiceDep) -> dict[str, Any]:
         """Index size, whether dense (semantic) search is on and if not why, and whether the web
-        interface is `ready`, `starting`, `off` or `failed`."""
-        return {**service.health(), "ui": request.app.state.ui}
+        interface is `ready`, `starting`, `off` or `failed`. It runs in a thread of its own pool,
+        so that questions filling the request threads never keep it from answering."""
+        return {**await asyncio.to_thread(service.health), "ui": request.app.state.ui}
 
     @app.post("/v1/ask", response_model=AskResponse, tags=["questions"], dependencies=READ,
               responses=errors(401, 413, 422, 429))

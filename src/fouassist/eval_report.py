@@ -155,8 +155,9 @@ def check(reports: list[dict[str, Any]], thresholds_path: Path) -> list[str]:
     for report in reports:
         for config, limits in bounds.get(report["set"], {}).items():
             measured = report["metrics"].get(config)
-            if measured is None:
-                continue  # e.g. `dense` when no model is loaded
+            if measured is None:  # `dense` without a model: the gate needs the model it was set for
+                failures.append(f"{report['set']} {config} was not measured ({report.get('dense', {}).get('reason')})")
+                continue
             for metric, bound in limits.items():
                 value = measured.get(metric)
                 higher = METRICS.get(metric, (metric, True))[1]

@@ -367,12 +367,15 @@ def scope(query: AnalyzedQuery, names: dict[str, set[str]]) -> set[str]:
 
 def organisation_names(analyzer: Analyzer, records: list[DocumentRecord]) -> dict[str, set[str]]:
     """Term key of a word of an organisation's name -> its documents, so that a question naming
-    one can be scoped to them."""
+    one can be scoped to them. (Each organisation is analysed once, however many documents it has.)"""
+    keys_of: dict[tuple[str, str], list[str]] = {}
     names: dict[str, set[str]] = {}
     for record in records:
-        for key in analyzer.term_weights(record.organisation or "", record.language):
-            if key not in _GENERIC_NAME_WORDS:
-                names.setdefault(key, set()).add(record.id)
+        organisation = (record.organisation or "", record.language)
+        if organisation not in keys_of:
+            keys_of[organisation] = [k for k in analyzer.term_weights(*organisation) if k not in _GENERIC_NAME_WORDS]
+        for key in keys_of[organisation]:
+            names.setdefault(key, set()).add(record.id)
     return names
 
 

@@ -288,21 +288,22 @@ class IndexStore:
         """Remove what interrupted writes left behind; return the ids of the documents removed."""
         removed = []
         complete = []
-        for record in self.records():
-            if record.status == "complete":
+        for point in self.backend.scroll(RECORDS, fields=["id", "source", "status", "chunk_count"], batch=1024):
+            record = point.payload
+            if record.get("status") == "complete":
                 complete.append(record)
                 continue
-            what = "deletion" if record.status == "deleting" else "ingestion"
-            log.warning("Removing %s (%s): its %s did not finish", record.source, record.id, what)
-            self.delete_chunks(record.id)
-            self.delete_record(record.id)
-            removed.append(record.id)
+            what = "deletion" if record.get("status") == "deleting" else "ingestion"
+            log.warning("Removing %s (%s): its %s did not finish", record.get("source"), record["id"], what)
+            self.delete_chunks(record["id"])
+            self.delete_record(record["id"])
+            removed.append(record["id"])
         unfinished = CHUNKS & Where(must_not=(Match("status", ("complete",)),))
         if self.backend.count(unfinished):
             self.backend.delete(unfinished)
-        expected = sum(r.chunk_count for r in complete)
+        expected = sum(r.get("chunk_count", 0) for r in complete)
         if self.count_chunks(visible_only=False) != expected:
-            orphans = CHUNKS & Where(must_not=(Match("document_id", tuple(r.id for r in complete)),)) \
+            orphans = CHUNKS & Where(must_not=(Match("document_id", tuple(r["id"] for r in complete)),)) \
                 if complete else CHUNKS
             count = self.backend.count(orphans)
             self.backend.delete(orphans)
