@@ -123,6 +123,25 @@ def test_an_interrupted_ingest_is_repaired_on_the_next_start(tmp_path: Path, mon
         restarted.close()
 
 
+def test_repair_trusts_no_stale_catalog_and_removes_only_orphans(tmp_path: Path):
+    service = Service(make_settings(tmp_path / "data"))
+    try:
+        service.ingest_paths([CORPUS / "000_e037c6c320c49dd6.txt", CORPUS / "003_81549dc504a92b33.txt"])
+        records = {r["id"]: r["chunk_count"] for r in service.documents()}
+        total = sum(records.values())
+        first, second = sorted(records)
+        # a catalog read before another process finished `second`: its chunks are not orphans
+        assert service.store.repair({first: records[first]}) == []
+        assert service.store.count_chunks(visible_only=False) == total
+        # a record lost with its chunks still there: those chunks are orphans
+        service.store.delete_record(second)
+        assert service.store.repair({first: records[first]}) == []
+        assert service.store.count_chunks(visible_only=False) == records[first]
+        assert service.store.count_chunks() == records[first]
+    finally:
+        service.close()
+
+
 def test_dense_vectors_from_a_tiny_local_model(tmp_path: Path, tiny_model: Path):
     service = Service(make_settings(tmp_path / "data", embedding_model=str(tiny_model), embedding_batch_size=8))
     try:

@@ -10,30 +10,70 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from fouassist.analysis import Analyzer, Vocabulary
 from fouassist.retrieval import organisation_names
 from fouassist.store import DocumentRecord, IndexStore
 
+T = TypeVar("T")
+
+
+class Background(Generic[T]):
+    """A value made in a thread of its own (a model, the glossary, term statistics); `get` waits for it."""
+
+    def __init__(self, name: str, make: Callable[[], T]) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(make,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, make: Callable[[], T]) -> None:
+        try:
+            self._value = make()
+        except BaseException as error:  # reported by get(), in the thread that needs the value
+            self._error = error
+
+    @property
+    def ready(self) -> bool:
+        return not self._thread.is_alive()
+
+    def get(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
 
 @dataclass
 class Catalog:
     records: dict[str, DocumentRecord] = field(default_factory=dict)
-    vocabulary: Vocabulary = field(default_factory=Vocabulary)
     version: int = 0
     dense_model: str | None = None  # identity of the model that made the index's dense vectors
-    names: dict[str, set[str]] = field(default_factory=dict)  # organisation name words -> document ids
+    derived: Background[tuple[Vocabulary, dict[str, set[str]]]] | None = None
 
     @classmethod
     def read(cls, store: IndexStore, analyzer: Analyzer) -> Catalog:
+        """The records at once; what follows from them (term statistics, the bulk of the data, and
+        the organisations' names, which need the lemma tables) in the background, so that a
+        large index answers /health before they are read. Questions wait for them."""
         meta = store.meta()
         records = {r.id: r for r in store.records() if r.status == "complete"}
-        vocabulary = Vocabulary()
-        for record in records.values():
-            vocabulary.add(record.language, record.chunk_count, record.term_df)
-        names = organisation_names(analyzer, list(records.values()))
-        return cls(records, vocabulary, meta.catalog_version, meta.dense_model, names)
+        derived = Background("catalog", lambda: (_vocabulary(store, set(records)),
+                                                 organisation_names(analyzer, list(records.values()))))
+        return cls(records, meta.catalog_version, meta.dense_model, derived)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """Document frequencies of term keys over the chunks of the complete documents."""
+        return self.derived.get()[0] if self.derived else Vocabulary()
+
+    @property
+    def names(self) -> dict[str, set[str]]:
+        """Term key of a word of an organisation's name -> its documents."""
+        return self.derived.get()[1] if self.derived else {}
 
     @property
     def chunks(self) -> int:
@@ -41,6 +81,14 @@ class Catalog:
 
     def sorted(self) -> list[DocumentRecord]:
         return sorted(self.records.values(), key=lambda r: r.source)
+
+
+def _vocabulary(store: IndexStore, complete: set[str]) -> Vocabulary:
+    vocabulary = Vocabulary()
+    for document_id, language, chunk_count, term_df in store.term_statistics():
+        if document_id in complete:
+            vocabulary.add(language, chunk_count, term_df)
+    return vocabulary
 
 
 class CatalogWatch:

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from fouassist import __version__
 from fouassist.analysis import Analyzer
 from fouassist.answer import Answer, AnswerSettings, Composer, stream_pieces
 from fouassist.answerability import AnswerabilityModel, Signals
 from fouassist.backends import SearchBackend, open_backend
-from fouassist.catalog import CatalogWatch
+from fouassist.catalog import Background, CatalogWatch
 from fouassist.config import Settings
 from fouassist.documents import Document, DocumentError, ReadLimits, content_id, load_manifest, read_document
 from fouassist.embedding import Embedder, ModelStatus, load_embedder, load_reranker
@@ -34,7 +34,6 @@ from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_gl
 from fouassist.store import DocumentRecord, IndexLayoutError, IndexStore, SearchFilters, legacy_index
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class NotFound(Exception):
@@ -43,32 +42,6 @@ class NotFound(Exception):
 
 class Busy(Exception):
     """Another writer holds the index."""
-
-
-class Background(Generic[T]):
-    """A value made in a thread of its own (a model, the glossary); `get` waits for it."""
-
-    def __init__(self, name: str, make: Callable[[], T]) -> None:
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(make,), name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self, make: Callable[[], T]) -> None:
-        try:
-            self._value = make()
-        except BaseException as error:  # reported by get(), in the thread that needs the value
-            self._error = error
-
-    @property
-    def ready(self) -> bool:
-        return not self._thread.is_alive()
-
-    def get(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 class _WriteLock:
@@ -161,7 +134,7 @@ class Service:
         self._write_lock = _WriteLock(settings.data_dir / "write.lock", settings.write_wait_s)
         try:
             with self._write_lock:
-                if self.store.repair():
+                if self.store.repair({r.id: r.chunk_count for r in self.watch.current().records.values()}):
                     self.watch.reload()
         except Busy:  # another process is writing; what it leaves half done is its own to finish
             log.info("Another process is writing to the index; not checking it for unfinished documents now")

@@ -228,9 +228,15 @@ class IndexStore:
         return DocumentRecord.model_validate(found[0].payload) if found else None
 
     def records(self) -> list[DocumentRecord]:
-        """Every record, without its text."""
+        """Every record, without its text and term statistics (`term_statistics` has those)."""
         return [DocumentRecord.model_validate(p.payload)
-                for p in self.backend.scroll(RECORDS, exclude=["text"], batch=512)]
+                for p in self.backend.scroll(RECORDS, exclude=["text", "term_df"], batch=512)]
+
+    def term_statistics(self) -> Iterator[tuple[str, str, int, dict[str, int]]]:
+        """(document id, language, chunks, chunks per term key) of every record."""
+        for point in self.backend.scroll(RECORDS, fields=["id", "language", "chunk_count", "term_df"], batch=256):
+            p = point.payload
+            yield p["id"], p["language"], p.get("chunk_count", 0), p.get("term_df", {})
 
     # -- chunks ----------------------------------------------------------------------------------
     def write_chunks(self, chunks: list[tuple[str, ChunkPayload, Sparse, list[float] | None]]) -> None:
@@ -284,27 +290,27 @@ class IndexStore:
                          with_vectors=(DENSE,) if dense is not None else ())
 
     # -- upkeep ----------------------------------------------------------------------------------
-    def repair(self) -> list[str]:
-        """Remove what interrupted writes left behind; return the ids of the documents removed."""
+    def repair(self, complete: dict[str, int] | None = None) -> list[str]:
+        """Remove what interrupted writes left behind; return the ids of the documents removed.
+        `complete` (document id -> chunks, from a catalog just read) spares reading every record
+        when nothing is amiss."""
         removed = []
-        complete = []
-        for point in self.backend.scroll(RECORDS, fields=["id", "source", "status", "chunk_count"], batch=1024):
+        unfinished = Where(must_not=(Match("status", ("complete",)),))
+        for point in self.backend.scroll(RECORDS & unfinished, fields=["id", "source", "status"], batch=1024):
             record = point.payload
-            if record.get("status") == "complete":
-                complete.append(record)
-                continue
             what = "deletion" if record.get("status") == "deleting" else "ingestion"
             log.warning("Removing %s (%s): its %s did not finish", record.get("source"), record["id"], what)
             self.delete_chunks(record["id"])
             self.delete_record(record["id"])
             removed.append(record["id"])
-        unfinished = CHUNKS & Where(must_not=(Match("status", ("complete",)),))
-        if self.backend.count(unfinished):
-            self.backend.delete(unfinished)
-        expected = sum(r.get("chunk_count", 0) for r in complete)
-        if self.count_chunks(visible_only=False) != expected:
-            orphans = CHUNKS & Where(must_not=(Match("document_id", tuple(r["id"] for r in complete)),)) \
-                if complete else CHUNKS
+        if self.backend.count(CHUNKS & unfinished):
+            self.backend.delete(CHUNKS & unfinished)
+        chunks = self.count_chunks(visible_only=False)
+        if complete is None or chunks != sum(complete.values()):  # the caller's view may be stale
+            complete = {p.payload["id"]: p.payload.get("chunk_count", 0) for p in self.backend.scroll(
+                RECORDS & Where(must=(Match("status", ("complete",)),)), fields=["id", "chunk_count"], batch=1024)}
+        if chunks != sum(complete.values()):
+            orphans = CHUNKS & Where(must_not=(Match("document_id", tuple(complete)),)) if complete else CHUNKS
             count = self.backend.count(orphans)
             self.backend.delete(orphans)
             log.warning("Removed %d chunks that belonged to no complete document", count)
