@@ -254,7 +254,14 @@ def test_killing_the_server_during_an_upload(tmp_path):
 
     upload = threading.Thread(target=send, daemon=True)
     upload.start()
-    time.sleep(4)  # well into the ingestion of the 2.5 MB document
+    deadline = time.monotonic() + 60
+    while True:  # kill it once some of the 2.5 MB document's chunks are written, and well before the last
+        jobs = httpx.get(f"{server.url}/v1/jobs").json()["jobs"]
+        if jobs and 0 < jobs[0]["done"] <= jobs[0]["total"] // 2:
+            break
+        assert not jobs or jobs[0]["status"] in ("queued", "running"), f"the upload ended before the kill: {jobs[0]}"
+        assert time.monotonic() < deadline, "the upload made no progress in 60 s"
+        time.sleep(0.02)
     os.kill(server.process.pid, signal.SIGKILL)
     server.process.wait()
     server.log.close()

@@ -87,9 +87,14 @@ def test_ask_shows_citations_sources_and_context(browser, ui_server):
         shot(page, "03-context-from-marker")
         assert "Sammanhang" in page.locator("#context").inner_text()
 
+        first_quote = page.locator("#context mark").first.inner_text()
+        assert "forskningstid" in first_quote
+        second_quote = page.locator("#sources .source").nth(1).locator("mark").first.inner_text()
+        assert second_quote[:40] not in first_quote  # so that the change of context is seen
         page.locator("#sources a.show-context").nth(1).click()
-        page.wait_for_function(
-            "() => document.querySelector('#context mark').innerText.includes('forskningstid')", timeout=15_000)
+        page.wait_for_function(  # the context of source 2, its quote highlighted
+            "quote => [...document.querySelectorAll('#context mark')].some(m => m.innerText.includes(quote))",
+            arg=second_quote[:40], timeout=15_000)
         shot(page, "04-context-from-source")
     finally:
         context.close()

@@ -12,7 +12,7 @@ from pydantic import (
 
 from fouassist.answer import Answer, Citation
 from fouassist.retrieval import Passage
-from fouassist.store import SearchFilters
+from fouassist.store import SearchFilters, SectionRecord
 
 MAX_QUESTION_CHARS = 2000  # a question, and every earlier question of a conversation: what the analyser reads
 MAX_MESSAGE_CHARS = 20_000  # an earlier answer, or a system message: kept, never analysed
@@ -239,15 +239,6 @@ class HealthResponse(BaseModel):
     ui: Literal["ready", "starting", "off", "failed"] = "off"
 
 
-class SectionOut(BaseModel):
-    number: str | None
-    title: str
-    level: int
-    start: int
-    end: int
-    page: int | None = None
-
-
 class DocumentOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str
@@ -257,7 +248,7 @@ class DocumentOut(BaseModel):
     organisation: str | None
     date: str | None
     language: str
-    sections: list[SectionOut]
+    sections: list[SectionRecord]
     pages: int | None
     characters: int
     chunk_count: int
