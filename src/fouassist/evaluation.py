@@ -16,6 +16,7 @@ turned into documents and questions and run against a fresh index of their own.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -109,6 +110,7 @@ class PlainBM25:
     def __init__(self, chunks: list[dict[str, Any]]) -> None:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on itself when imported
         self.ids = [c["id"] for c in chunks]
         self.model = bm25s.BM25()
         self.model.index([c["text"].lower().split() for c in chunks], show_progress=False)
