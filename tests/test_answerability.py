@@ -88,6 +88,14 @@ def test_abstention_text_names_missing_phrases_and_mentioned_ones():
     assert missing == "tjänstebilar" and "Helse Midt-Norge" in mentioned
     missing, mentioned = run("Hur mycket är lönen för ST-läkare per år?")
     assert missing.startswith("lönen för ST-läkare") and "per" not in missing.split() and "mycket" not in missing
+    # a name of several words stays whole and is mentioned, not pulled into the missing phrase
+    missing, mentioned = run("Hva er lønnen for leger i spesialisering i Helse Midt-Norge?")
+    assert (missing, mentioned) == ("lønnen for leger i spesialisering", "Helse Midt-Norge")
+    # a question about a price names what it is about, not the verb
+    query = analyzer.analyze_query("Hvor mye koster kantinemat på sykehuset?")
+    missing, _ = _phrases("Hvor mye koster kantinemat på sykehuset?", {c.surface: c for c in query.content}, df, "og",
+                          "nb", TEMPLATES["nb"]["cost"])
+    assert missing == "hva kantinemat på sykehuset koster"
 
 
 def test_a_two_part_question_gets_both_parts_and_no_title(corpus_service):

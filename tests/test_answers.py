@@ -63,7 +63,7 @@ def test_several_documents_each_get_a_part(corpus_service):
     # The documents speak of researchers and employees, but give no number: they are named as mentioned.
     ("Hur många forskare är anställda i Region Stockholm?", "Dokumenten tar upp forskare och anställda, men inget"),
     ("Vad säger Region Stockholms strategi om Södersjukhusets forskningsuppdrag?",
-     "Dokumenten nämner Stockholms och forskningsuppdrag, men säger inget om Södersjukhusets."),
+     "Dokumenten nämner Region Stockholms och forskningsuppdrag, men säger inget om Södersjukhusets."),
 ])
 def test_unanswerable_questions_abstain_and_list_the_closest_passages(corpus_service, question, opening):
     answer = corpus_service.ask(question)

@@ -138,6 +138,20 @@ def test_switching_to_norsk_changes_the_labels(browser, ui_server):
         context.close()
 
 
+def test_a_norwegian_question_turns_a_swedish_interface_norwegian(browser, ui_server):
+    context, page = open_ui(browser, ui_server)
+    try:
+        assert page.locator("#lang input[value=Svenska]").is_checked()
+        answer = ask(page, "Hvor mye koster kantinemat på sykehuset?")
+        assert answer.startswith("Dokumentene sier ikke noe om hva kantinemat på sykehuset koster."), answer
+        page.wait_for_function("() => document.querySelector('#send').innerText.trim() == 'Send'", timeout=15_000)
+        assert page.locator("#lang input[value=Norsk]").is_checked()
+        assert "Nærmeste treff" in page.locator("#sources").inner_text()  # the sources panel follows too
+        shot(page, "06-norsk-question")
+    finally:
+        context.close()
+
+
 def test_the_browser_language_picks_the_interface_language(browser, ui_server):
     context, page = open_ui(browser, ui_server, locale="nb-NO")
     try:

@@ -114,6 +114,7 @@ class Interface:
                                                  mode=mode or "extractive"):
                 if isinstance(event, Answer):
                     answer = {**asdict(event), "requested": mode}
+                    lang = interface_language(event.language)  # the sources speak the answer's language
                     chat[-1]["content"] = chat_markup(event.answer, turn)
                     session["history"] = session["history"] + [
                         {"role": "user", "content": question}, {"role": "assistant", "content": event.answer}]
@@ -220,6 +221,18 @@ class Interface:
         except Busy:
             return (gr.update(value=FILE_ERRORS[lang]["busy"]), *self.refreshed(lang))
         return (gr.update(value=words["deleted"].format(title=literal(title))), *self.refreshed(lang))
+
+
+def interface_language(language: str) -> str:
+    """The interface's texts for an answer's language: Swedish, or Norwegian for Bokmål and Nynorsk."""
+    return "sv" if language == "sv" else "nb"
+
+
+def follow_question(session: dict, current: str) -> dict:
+    """The interface turns to the language of the last question (the reader may turn it back)."""
+    answers = session.get("answers") or []
+    name = NAME_OF[interface_language(answers[-1]["language"])] if answers else current
+    return gr.update(value=name) if name != current else gr.update()
 
 
 def mode_choices(lang: str) -> list[tuple[str, str]]:
@@ -332,6 +345,7 @@ def build(service: Service) -> gr.Blocks:
         def answer_after(event):
             """Stream the answer after the question is in the chat, then let the reader type again."""
             return event.then(ui.answer, ask_inputs, [chat, sources, session]).then(
+                follow_question, [session, language], language, queue=False).then(
                 lambda: gr.update(interactive=True), None, question)
 
         for trigger in (question.submit, send.click):

@@ -29,6 +29,7 @@ TEMPLATES = {
     "sv": {
         "according": "Enligt {source}:", "section": "avsnitt {n}", "sections": "avsnitten {n}", "and": "och",
         "page": "s. {n}", "pages": "s. {n}–{m}", "quote": "”{q}”", "title": "dokumentet ”{t}”",
+        "cost": "vad {x} kostar",
         "nothing": "Dokumenten säger inget om {missing}.",
         "mentioned": "Dokumenten nämner {mentioned}, men säger inget om {missing}.",
         "unanswered": "Dokumenten tar upp {mentioned}, men inget ställe i dem svarar på frågan.",
@@ -39,6 +40,7 @@ TEMPLATES = {
     "nb": {
         "according": "Ifølge {source}:", "section": "avsnitt {n}", "sections": "avsnittene {n}", "and": "og",
         "page": "s. {n}", "pages": "s. {n}–{m}", "quote": "«{q}»", "title": "dokumentet «{t}»",
+        "cost": "hva {x} koster",
         "nothing": "Dokumentene sier ikke noe om {missing}.",
         "mentioned": "Dokumentene nevner {mentioned}, men sier ikke noe om {missing}.",
         "unanswered": "Dokumentene tar opp {mentioned}, men ingen steder i dem svarer på spørsmålet.",
@@ -49,6 +51,7 @@ TEMPLATES = {
     "nn": {
         "according": "Ifølgje {source}:", "section": "avsnitt {n}", "sections": "avsnitta {n}", "and": "og",
         "page": "s. {n}", "pages": "s. {n}–{m}", "quote": "«{q}»", "title": "dokumentet «{t}»",
+        "cost": "kva {x} kostar",
         "nothing": "Dokumenta seier ikkje noko om {missing}.",
         "mentioned": "Dokumenta nemner {mentioned}, men seier ikkje noko om {missing}.",
         "unanswered": "Dokumenta tek opp {mentioned}, men ingen stader i dei svarar på spørsmålet.",
@@ -90,6 +93,7 @@ _WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?:
 # Words that join the parts of a phrase the question asks about ("lön för ST-läkare").
 _JOINERS = {"för", "av", "i", "om", "till", "med", "på", "vid", "inom", "mellan", "for", "til", "ved", "innen",
             "mellom", "og", "och"}
+_COST_VERBS = {"kosta", "kostar", "kostade", "kostat", "koste", "koster", "kostet"}
 
 HEADING_FACTOR = 0.4  # a title or heading is quoted only when running text does not answer
 HEADING_WORDS = 12
@@ -433,7 +437,8 @@ class Composer:
         words = TEMPLATES[lang]
         df = self.retriever.catalog().vocabulary.df
         concepts = {c.surface: c for c in retrieval.query.content}
-        missing, mentioned = _phrases(retrieval.query.text, concepts, df, words["and"], retrieval.query.language)
+        missing, mentioned = _phrases(retrieval.query.text, concepts, df, words["and"], retrieval.query.language,
+                                      words["cost"])
         if missing and mentioned:
             return words["mentioned"].format(mentioned=mentioned, missing=missing)
         if missing:
@@ -447,38 +452,54 @@ def _known(concept: Concept, df: dict[str, int]) -> bool:
 
 
 def _phrases(question: str, concepts: dict[str, Concept], df: dict[str, int], joiner: str,
-             language: str = "sv") -> tuple[str, str]:
+             language: str = "sv", cost: str = "{x}") -> tuple[str, str]:
     """(missing, mentioned): the question's content words grouped into the phrases they form in
     it. A missing phrase starts at a word the index lacks and runs on through joining words
-    ("för", "av") and the words they join; a mentioned phrase is a run of known words. Words as
-    common as "per", "mye" or "år" are never a topic of their own."""
-    words = re.findall(r"[^\W_][\w-]*", question)
-    kinds = []
-    for word in words:
+    ("för", "av") and the words they join; a mentioned phrase is a run of known words. A name of
+    several words ("Helse Midt-Norge") stays whole, and is named as mentioned when the documents
+    know it rather than pulled into the missing phrase. Words as common as "per",
+    "mye" or "år" are never a topic of their own, and a question about a price ("Vad kostar …")
+    has its missing phrase put as `cost` ("vad {x} kostar")."""
+    units: list[tuple[str, str | None, bool]] = []  # (text, kind, is a name)
+    asks_cost = False
+    for position, word in enumerate(re.findall(r"[^\W_][\w-]*", question)):
         concept = concepts.get(tokens(word)[0] if tokens(word) else "")
-        kinds.append("joiner" if word.lower() in _JOINERS else
-                     None if concept is None or zipf(word, language) >= COMMON_ZIPF else
-                     "known" if _known(concept, df) else "missing")
+        if word.lower() in _COST_VERBS:
+            asks_cost, kind = True, None
+        else:
+            kind = ("joiner" if word.lower() in _JOINERS else
+                    None if concept is None or zipf(word, language) >= COMMON_ZIPF else
+                    "known" if _known(concept, df) else "missing")
+        name = position > 0 and word[0].isupper() and not word[:2].isupper()  # "ST-läkare" is no name
+        if name and units and units[-1][2]:  # the next word of a name
+            text, previous, _ = units[-1]
+            merged = "known" if "known" in (previous, kind) else "missing" if "missing" in (previous, kind) else None
+            units[-1] = (f"{text} {word}", merged, True)
+        else:
+            units.append((word, kind, name))
+    kinds = [kind for _, kind, _ in units]
     missing: list[str] = []
     mentioned: list[str] = []
     index = 0
-    while index < len(words):
+    while index < len(units):
         if kinds[index] == "missing":
             end = index + 1
-            while end < len(words) and (kinds[end] == "missing" or kinds[end] == "joiner" and end + 1 < len(words)
-                                        and kinds[end + 1] in ("missing", "known")):
+            while end < len(units) and (kinds[end] == "missing" or kinds[end] == "joiner" and end + 1 < len(units)
+                                        and (kinds[end + 1] == "missing" or kinds[end + 1] == "known"
+                                             and " " not in units[end + 1][0])):
                 end += 2 if kinds[end] == "joiner" else 1
-            missing.append(" ".join(words[index:min(end, len(words))]))
+            missing.append(" ".join(text for text, _, _ in units[index:min(end, len(units))]))
             index = end
         elif kinds[index] == "known":
             end = index + 1
-            while end < len(words) and kinds[end] == "known":
+            while end < len(units) and kinds[end] == "known":
                 end += 1
-            mentioned.append(" ".join(words[index:end]))
+            mentioned.append(" ".join(text for text, _, _ in units[index:end]))
             index = end
         else:
             index += 1
-    return _listed(missing, joiner), _listed(mentioned, joiner)
+    missing_text = _listed(missing, joiner)
+    return (cost.format(x=missing_text) if asks_cost and missing_text else missing_text), _listed(mentioned, joiner)
 
 
 def _listed(phrases: list[str], joiner: str) -> str:

@@ -154,8 +154,9 @@ class Ingestor:
         identity = self.embedder.identity
         meta = self.store.meta()
         if meta.dense_model != identity or meta.dense_dimension != self.embedder.dimension:
-            log.info("The index's dense vectors are from %s; re-embedding every chunk with %s",
-                     meta.dense_model or "no model", identity)
+            if records:
+                log.info("The index's dense vectors are from %s; re-embedding every chunk with %s",
+                         meta.dense_model or "no model", identity)
             self.store.set_dense_model(identity, self.embedder.dimension)
             stale = records
         else:

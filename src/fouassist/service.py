@@ -363,7 +363,8 @@ class Service:
         pending = sum(r.chunk_count for r in records)
         with progress_bar(progress, pending, "Adding dense vectors", "chunk") as bar:
             done = self.ingestor.add_dense_vectors(records, progress=bar.update)
-        log.info("Added dense vectors from %s to %d chunks", embedder.identity, done)
+        if done:
+            log.info("Added dense vectors from %s to %d chunks", embedder.identity, done)
         self.store.bump()
         self.watch.reload()
         return done
