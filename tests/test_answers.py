@@ -141,3 +141,23 @@ def test_optional_cross_encoder_reranks_and_is_off_when_missing(tmp_path, tiny_c
         assert "rerank" not in service.retrieve("forskningstid", top_k=3).timings_ms
     finally:
         service.close()
+
+
+def test_organisation_names_scope_by_whole_words_never_by_their_parts():
+    from fouassist.analysis import Analyzer
+    from fouassist.retrieval import organisation_names, scope
+    from fouassist.store import DocumentRecord
+
+    analyzer = Analyzer()
+    records = [DocumentRecord(id=f"d{n}", source=f"{n}.txt", format="txt", title="Plan", organisation=name,
+                              language=language, characters=100)
+               for n, (name, language) in enumerate([("Samverkansnämnden Mellansverige", "sv"),
+                                                     ("Helse Midt-Norge", "nb"), ("Region Stockholm", "sv")])]
+    names = organisation_names(analyzer, records)
+    assert set(names) == {"mellansverige", "midt-norge", "stockholm"}
+    scoped = lambda question: scope(analyzer.analyze_query(question), names)  # noqa: E731
+    assert scoped("Vad säger dokumenten om samverkan med näringslivet?") == set()  # "samverkan" is a topic
+    assert scoped("Hva sier planen om forskning i Norge?") == set()
+    assert scoped("Vad säger Samverkansnämnden Mellansverige om forskning?") == {"d0"}
+    assert scoped("Hva sier Helse Midt-Norge om innovasjon?") == {"d1"}
+    assert scoped("Hur arbetar Region Stockholm med hälsodata?") == {"d2"}

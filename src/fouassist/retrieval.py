@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from fouassist.analysis import AnalyzedQuery, Analyzer, Concept, Vocabulary, term_id, term_key, zipf
+from fouassist.analysis import AnalyzedQuery, Analyzer, Concept, Vocabulary, term_id, term_key, tokens, zipf
 from fouassist.backends import Sparse
 from fouassist.embedding import Embedder
 from fouassist.store import DocumentRecord, Hit, IndexStore, SearchFilters
@@ -367,13 +367,18 @@ def scope(query: AnalyzedQuery, names: dict[str, set[str]]) -> set[str]:
 
 def organisation_names(analyzer: Analyzer, records: list[DocumentRecord]) -> dict[str, set[str]]:
     """Term key of a word of an organisation's name -> its documents, so that a question naming
-    one can be scoped to them. (Each organisation is analysed once, however many documents it has.)"""
+    one can be scoped to them. Only whole words count: the parts of "Samverkansnämnden" or
+    "Mellansverige" ("samverkan", "sverige") are topics, not names. (Each organisation is
+    analysed once, however many documents it has.)"""
     keys_of: dict[tuple[str, str], list[str]] = {}
     names: dict[str, set[str]] = {}
     for record in records:
         organisation = (record.organisation or "", record.language)
         if organisation not in keys_of:
-            keys_of[organisation] = [k for k in analyzer.term_weights(*organisation) if k not in _GENERIC_NAME_WORDS]
+            name, language = organisation
+            whole = {term_key(term) for word in tokens(name) for term, weight in analyzer.word_terms(word, language)
+                     if weight == 1.0}
+            keys_of[organisation] = sorted(whole - _GENERIC_NAME_WORDS)
         for key in keys_of[organisation]:
             names.setdefault(key, set()).add(record.id)
     return names
