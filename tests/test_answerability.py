@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fouassist.answer import TEMPLATES, Demands, _phrases, has_date, has_list, has_person
+from fouassist.answer import TEMPLATES, Demands, _phrases, has_date, has_list, has_person, is_verb
 from fouassist.answerability import DENSE_SIGNALS, AnswerabilityModel, Signals, fit, operating_point, rates
 
 
@@ -68,10 +68,30 @@ def test_what_a_question_asks_for(question, kinds):
 
 def test_sentences_that_carry_an_answer_type():
     assert has_date("Beslutad den 22 maj 2025 av:") and not has_date("Beslutad av direktörerna")
+    # "när" is answered by a day or a year, not by a bare month
+    assert has_date("Fredag 2. juni ble planene vedtatt.") and not has_date("I mars ble de sendt på innspillrunde.")
+    assert has_list("Region Stockholm har identifierat kunskapsbehov inom bland annat:")  # it opens a list
     assert has_person("Hälso- och sjukvårdsdirektörer i Sjukvårdsregion Mellansverige")
     assert has_person("Planen antogs av styret i Helse Midt-Norge") and not has_person("planen antogs i juni.")
     assert has_list("Uppsala universitet, Örebro universitet och Karolinska institutet ska samarbeta.")
     assert has_list("- Stärka forskningen") and not has_list("Forskningen ska stärkas.")
+
+
+def test_a_question_for_two_things_accepts_a_and_b():
+    demands = Demands.of("Vilka två planer antogs i juni?", [])
+    assert demands.kinds["list"]("«Plan för innovation» och «Plan för forskning» antogs.")
+    assert not Demands.of("Vilka planer antogs?", []).kinds["list"]("Planen för innovation och forskning antogs.")
+
+
+@pytest.mark.parametrize(("word", "language", "two_before", "verb"), [
+    ("avsätter", "sv", "", True), ("startades", "sv", "", True), ("hanteras", "sv", "", True),
+    ("ingår", "sv", "", True), ("fattade", "sv", "", True), ("opprettes", "nb", "", True),
+    ("redusere", "nb", "skal", True), ("studier", "sv", "", False), ("avtaler", "nb", "", False),
+    ("sjuksköterskor", "sv", "", False), ("anställda", "sv", "", False), ("Stockholms", "sv", "", False),
+    ("forskningstid", "sv", "", False), ("forskare", "sv", "vad", False),
+])
+def test_verbs_of_a_question_are_told_from_its_nouns(word, language, two_before, verb):
+    assert is_verb(word, language, two_before) is verb
 
 
 def test_abstention_text_names_missing_phrases_and_mentioned_ones():
@@ -96,6 +116,13 @@ def test_abstention_text_names_missing_phrases_and_mentioned_ones():
     missing, _ = _phrases("Hvor mye koster kantinemat på sykehuset?", {c.surface: c for c in query.content}, df, "og",
                           "nb", TEMPLATES["nb"]["cost"])
     assert missing == "hva kantinemat på sykehuset koster"
+    # what the question does is no subject: never "they say nothing about 'fattade'"
+    df.update({"forskningsmedel": 3, "helseforetak": 4, "fouui-budget": 1, "budget": 2, "fouui": 1})
+    assert run("Hur hanteras jäv när forskningsmedel fördelas?") == ("jäv", "forskningsmedel")
+    assert run("Hur många kronor avsätter Region Stockholm i sin FoUUI-budget?")[0] == "kronor"
+    query = analyzer.analyze_query("Hvordan skal helseforetakene redusere ventetiden i akuttmottakene?")
+    assert _phrases(query.text, {c.surface: c for c in query.content}, df, "og", "nb") == (
+        "ventetiden i akuttmottakene", "helseforetakene")
 
 
 def test_a_two_part_question_gets_both_parts_and_no_title(corpus_service):

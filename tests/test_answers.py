@@ -50,6 +50,18 @@ def test_norwegian_question_about_a_swedish_document_is_answered_in_norwegian(co
     assert any(c.section == "5.1.7" for c in answer.citations)
 
 
+def test_a_quote_that_opens_a_list_brings_its_items(corpus_service):
+    answer = corpus_service.ask("Vilka genombrott ska forskningen i Region Stockholm leda till?")
+    quote = answer.citations[0].quote
+    assert "ska leda till genombrott som:" in quote and "förebygger sjukdom" in quote, quote
+
+
+def test_a_sentence_that_goes_on_with_the_quote_is_quoted_with_it(corpus_service):
+    answer = corpus_service.ask("Hur ska fler av vårdens aktörer kunna medverka i kliniska studier i Region Stockholm?")
+    quote = answer.citations[0].quote
+    assert quote.startswith("Region Stockholm ska skapa förutsättningar") and "Detta ska ske bland annat" in quote
+
+
 def test_several_documents_each_get_a_part(corpus_service):
     answer = corpus_service.ask("Vad säger dokumenten om samverkan med industrin och företag?")
     documents = {c.document_id for c in answer.citations}

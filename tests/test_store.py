@@ -210,3 +210,26 @@ def test_deleted_documents_vanish_and_come_back_with_a_new_ingest(tmp_path: Path
         assert "5.1.5" in [p.section for p in service.retrieve("forskningstid", top_k=3).passages]
     finally:
         service.close()
+
+
+def test_tied_chunks_share_a_rank_and_keep_one_order(tmp_path: Path):
+    """Two documents that differ in one word tie on a question without it; the engine returns
+    ties in no fixed order, so retrieval orders them by id, gives them one rank, and cuts them
+    the same way."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, word in (("a.txt", "läkare"), ("b.txt", "barnmorskor")):  # same length in terms, not in letters
+        (folder / name).write_text(f"Forskningstid för kliniker ska öka. Regionen avsätter medel för {word}.\n",
+                                   encoding="utf-8")
+    service = Service(make_settings(tmp_path / "data", manifest=folder / "none.toml"))
+    try:
+        assert len(service.ingest_paths([folder]).added) == 2
+        query = service.retriever.analyze("forskningstid", "sv")
+        runs = [service.retriever.fuse(query, None, None, 30, "lexical") for _ in range(5)]
+        first = runs[0]
+        assert len(first) == 2 and first[0].fused == first[1].fused
+        assert first[0].chunk_id < first[1].chunk_id and first[0].fused_rank == first[1].fused_rank == 0
+        assert all([p.chunk_id for p in run] == [p.chunk_id for p in first] for run in runs)
+        assert [p.chunk_id for p in service.retriever.fuse(query, None, None, 1, "lexical")] == [first[0].chunk_id]
+    finally:
+        service.close()

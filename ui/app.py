@@ -368,7 +368,9 @@ def mount_ui(app: FastAPI, service: Service) -> FastAPI:
     """Mount the interface at /ui on the API's app."""
     blocks = build(service)
     blocks.queue(default_concurrency_limit=8)
-    return gr.mount_gradio_app(app, blocks, path=UI_PATH, css=CSS, js=BRIDGE_JS,
+    # No Gradio footer: its words follow the browser's locale, not the interface's sv/nb (the API's
+    # own documentation is at /docs).
+    return gr.mount_gradio_app(app, blocks, path=UI_PATH, css=CSS, js=BRIDGE_JS, footer_links=[],
                                max_file_size=f"{service.settings.max_upload_mb}mb")
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fouassist.analysis import Concept, tokens, zipf
+from fouassist.analysis import Concept, lemma, tokens, zipf
 from fouassist.answerability import AnswerabilityModel, Signals
 from fouassist.retrieval import Passage, Retrieval, Retriever, SentenceSpan
 
@@ -76,19 +76,22 @@ _ASKS = {
     "list": re.compile(r"^(?:vilka|hvilke|kva for nokre)\b", re.IGNORECASE),
 }
 _NUMBER = re.compile(r"\d|\b(?:två|tre|fyra|fem|sex|sju|åtta|nio|tio|tolv|tjugo|hundra|tusen|miljon\w*|miljard\w*|"
-                     r"procent|hälften|fire|seks|åtte|ti|hundre|million\w*|milliard\w*|prosent|halvparten)\b",
+                     r"procent|hälften|to|fire|seks|syv|åtte|ti|hundre|million\w*|milliard\w*|prosent|halvparten)\b",
                      re.IGNORECASE)
 # Numbers that are not amounts: years, dates, section and law references ("(2017:30)", "LS 1408-0943",
 # "10 kap 5 §").
 _NOT_AMOUNT = re.compile(r"\([^)]*\)|\b(?:19|20)\d{2}(?:-\d{2,4})?\b|\b\d+(?:\.\d+)+\b|\b\d+:\d+\b|\bLS [\d–-]+|"
                          r"\b\d+\s*(?:kap\.?|kapitlet|§)|§\s*\d+")
-_HAS_DATE = re.compile(r"\b(?:19|20)\d{2}\b|\b\d{1,2}\.\d{1,2}\b|\b(?:januari|januar|februari|februar|mars|april|"
-                       r"maj|mai|juni|juli|augusti|august|september|oktober|november|december|desember|"
-                       r"våren|hösten|høsten|sommaren|sommeren|vintern|vinteren)\b", re.IGNORECASE)
+_MONTHS = (r"(?:januari|januar|februari|februar|mars|april|maj|mai|juni|juli|augusti|august|september|oktober|"
+           r"november|december|desember|våren|hösten|høsten|sommaren|sommeren|vintern|vinteren)")
+_MONTH = re.compile(_MONTHS, re.IGNORECASE)
+# A date that answers "när": a year, a day and month ("2. juni", "12.3"), not a bare month ("i mars").
+_FULL_DATE = re.compile(rf"\b(?:19|20)\d{{2}}\b|\b\d{{1,2}}\.\d{{1,2}}\b|\b\d{{1,2}}\.?\s+{_MONTHS}\b", re.IGNORECASE)
 _BODY = re.compile(r"\b\w*(?:direktör|direktør|styrelse|styre[tn]?|nämnd|nemnd|ledning|ledelse|chef|råd(?:et)?|"
                    r"fullmäktige|regering|regjering|departement|förbund|forbund|kommitté|komité|utskott|"
                    r"ledningsgrupp|ordförande|leder|ansvarig)\w*\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖÆØÉ][\w-]*)")
+_FEW = re.compile(r"^(?:vilka|hvilke|kva for nokre)\s+(?:två|tre|2|3|to)\b", re.IGNORECASE)
 _WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?: ein| eit| nokre)?)\s+", re.IGNORECASE)
 # Words that join the parts of a phrase the question asks about ("lön för ST-läkare").
 _JOINERS = {"för", "av", "i", "om", "till", "med", "på", "vid", "inom", "mellan", "for", "til", "ved", "innen",
@@ -106,6 +109,9 @@ MISSING_FOCUS_FACTOR = 0.7  # "vilken X": the passage does not mention X
 BEST_PASSAGES = 3  # the passages whose sentences an answer may quote
 EMBEDDED_SENTENCES = 12  # of those, how many are compared by embedding: the best passage's, then the best by words
 _SHORT_SENTENCE_WORDS = 4
+LIST_ITEMS = 6  # a quote that opens a list ("... bland annat:") takes up to this many of its items
+CONTINUED_CHARS = 600  # and a quote grows by its continuation only up to this length
+_CONTINUES = re.compile(r"(?:Detta|Dette|Dessa|Disse|Därigenom|Dermed|Härigenom|Herigjennom)\b")
 COMMON_ZIPF = 5.3  # words this frequent ("per", "mye", "år") are not what a question is about
 
 
@@ -119,7 +125,7 @@ def has_amount(text: str) -> bool:
 
 
 def has_date(text: str) -> bool:
-    return bool(_HAS_DATE.search(text))
+    return bool(_FULL_DATE.search(text))
 
 
 def has_person(text: str) -> bool:
@@ -128,7 +134,14 @@ def has_person(text: str) -> bool:
 
 
 def has_list(text: str) -> bool:
-    return text.lstrip().startswith(("-", "•")) or text.count(",") >= 2 or bool(re.search(r",.*\b(?:och|og|samt)\b", text))
+    """An item, items joined by commas, or the line that opens a list ("... inom bland annat:")."""
+    return text.lstrip().startswith(("-", "•")) or text.rstrip().endswith(":") or text.count(",") >= 2 or \
+        bool(re.search(r",.*\b(?:och|og|samt)\b", text))
+
+
+def has_pair(text: str) -> bool:
+    """Two or more things ("vilka två planer"): a list, or two joined by "och"/"og"."""
+    return has_list(text) or bool(re.search(r"\b(?:och|og|samt)\b", text))
 
 
 KINDS: dict[str, Callable[[str], bool]] = {"amount": has_amount, "date": has_date, "person": has_person,
@@ -151,6 +164,8 @@ class Demands:
         kinds = {kind: KINDS[kind] for kind, pattern in _ASKS.items() if pattern.search(text)}
         if "list" in kinds and "person" in kinds:
             del kinds["list"]  # "vilka personer": people, not a list
+        if "list" in kinds and _FEW.search(text):
+            kinds["list"] = has_pair  # "vilka två planer": "A och B" lists them
         names = {m: by_surface[m.lower()] for m in _CAPITALISED.findall(text) if m.lower() in by_surface}
         focus = None
         which = _WHICH.search(text)
@@ -189,7 +204,7 @@ def _names(passage: Passage, written: str) -> bool:
     """Whether the passage (or its document's title, organisation and headings) names `written`.
     A capitalised word that is also a month ("Mars") must be capitalised there too: the month
     "mars" is not the planet Mars. Inflected forms count (Stockholms)."""
-    if not _HAS_DATE.fullmatch(written.lower()):
+    if not _MONTH.fullmatch(written.lower()):
         return True  # the word match (lemmas, parts, sv/nb equivalents) has already been checked
     stem = written[:max(4, len(written) - 2)]
     where = " ".join([passage.text, passage.title, passage.organisation or "", *passage.heading_path])
@@ -238,6 +253,7 @@ class AnswerSettings:
     max_documents: int = 3
     document_share: float = 0.7  # a document joins the answer when its best sentence reaches this share of the best
     dense_sentence_weight: float = 5.0  # a sentence's cosine to the question, beside its lexical coverage
+    second_quote_share: float = 0.85  # a document's second sentence is quoted when it scores this share of its first
 
 
 @dataclass
@@ -393,10 +409,10 @@ class Composer:
                     continue
                 adds_kind = demands.kinds and not demands.covered_by([k.sentence for k in keep], keep[0].passage) \
                     and any(has(candidate.quote) for has in demands.kinds.values())
-                if adds_kind or candidate.score >= 0.85 * pool[0].score:
+                if adds_kind or candidate.score >= s.second_quote_share * pool[0].score:
                     keep.append(candidate)
                     quoted.add(_key(candidate))
-            chosen.append(sorted(keep, key=lambda c: c.start))
+            chosen.append(sorted((_continued(k) for k in keep), key=lambda c: c.start))
         return chosen
 
     def _answer(self, chosen: list[list[_Candidate]], lang: str) -> Answer:
@@ -462,10 +478,13 @@ def _phrases(question: str, concepts: dict[str, Concept], df: dict[str, int], jo
     has its missing phrase put as `cost` ("vad {x} kostar")."""
     units: list[tuple[str, str | None, bool]] = []  # (text, kind, is a name)
     asks_cost = False
-    for position, word in enumerate(re.findall(r"[^\W_][\w-]*", question)):
+    words = re.findall(r"[^\W_][\w-]*", question)
+    for position, word in enumerate(words):
         concept = concepts.get(tokens(word)[0] if tokens(word) else "")
         if word.lower() in _COST_VERBS:
             asks_cost, kind = True, None
+        elif position > 0 and is_verb(word, language, words[position - 2] if position > 1 else ""):
+            kind = None  # what the question does ("avsätter", "hanteras") is no subject of the documents
         else:
             kind = ("joiner" if word.lower() in _JOINERS else
                     None if concept is None or zipf(word, language) >= COMMON_ZIPF else
@@ -502,11 +521,49 @@ def _phrases(question: str, concepts: dict[str, Concept], df: dict[str, int], jo
     return (cost.format(x=missing_text) if asks_cost and missing_text else missing_text), _listed(mentioned, joiner)
 
 
+def is_verb(word: str, language: str, two_before: str = "") -> bool:
+    """Whether a question's word is a verb, from its form and its lemma: a present, past or
+    passive form of a verb ("avsätter", "startades", "hanteras", "ingår", "opprettes"), or an
+    infinitive after a modal and its subject ("skal helseforetakene redusere"). Nouns keep
+    their plural ("studier", "avtaler"): Swedish -er only counts on a verb in -a, and Norwegian
+    present forms in -er are left alone (they are plurals as often)."""
+    lower = word.lower()
+    if not lower.isalpha() or not word[0].islower():
+        return False
+    base = lemma(lower, "nb" if language in ("nb", "nn") else "sv")
+    if base[-1:] in ("a", "e", "å") and lower in (base + "s", base + "r" if base[-1] in "aå" else ""):
+        return True  # passive ("hanteras", "opprettes"), present ("ingår", "bidrar" from "bidra")
+    if language == "sv" and base.endswith("a") and lower[len(base) - 1:] in ("ar", "er", "ade", "ades", "at", "ats"):
+        return True  # "avsätter", "startades", "identifierat"
+    if language == "sv" and base.endswith("ad") and lower == base + "e":
+        return True  # "fattade" (the lemmatizer's participle "fattad")
+    return lower == base and base[-1:] in ("a", "e") and two_before.lower() in _MODALS
+
+
+_MODALS = {"ska", "skall", "skal", "kan", "bör", "bør", "måste", "må", "vill", "vil", "skulle", "kunne", "kunna"}
+
+
 def _listed(phrases: list[str], joiner: str) -> str:
     phrases = list(dict.fromkeys(phrases))
     if len(phrases) <= 1:
         return "".join(phrases)
     return ", ".join(phrases[:-1]) + f" {joiner} " + phrases[-1]
+
+
+def _continued(candidate: _Candidate) -> _Candidate:
+    """The quote with what completes it: the items of a list it opens ("... bland annat:"), or a
+    next sentence that only goes on with it ("Detta ska ske genom ...")."""
+    sentences = candidate.passage.sentences
+    following = [t for t in sentences if t.start >= candidate.end]
+    opens_list = candidate.quote.rstrip().endswith(":")
+    end = candidate.end
+    for sentence in following[:LIST_ITEMS if opens_list else 1]:
+        text = candidate.passage.span_text(sentence.start, sentence.end)
+        if sentence.heading or sentence.end - candidate.start > CONTINUED_CHARS or \
+                not (opens_list or _CONTINUES.match(text)):
+            break
+        end = sentence.end
+    return replace(candidate, end=end) if end != candidate.end else candidate
 
 
 def _key(candidate: _Candidate) -> str:

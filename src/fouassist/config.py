@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     quote_min_score: float = Field(0.2, ge=0, le=1, description="No sentence scoring below this is quoted.")
     document_share: float = Field(0.7, gt=0, le=1, description="A document joins the answer when its best "
                                   "sentence scores at least this share of the best.")
+    second_quote_share: float = Field(0.85, gt=0, le=1.5, description="A document's second sentence is quoted "
+                                      "when it scores at least this share of its first (or adds what the question "
+                                      "asks for: a date, a number, ...).")
     dense_sentence_weight: float = Field(5.0, ge=0, le=50, description="Choosing sentences: weight of their cosine "
                                          "to the question beside their lexical coverage.")
 

@@ -83,7 +83,7 @@ class Passage:
     sentences: list[SentenceSpan]
     context_terms: frozenset[str]
     fused: float  # the engine's score: reciprocal rank fusion, or one ranking's score
-    fused_rank: int = 0  # position in the engine's result
+    fused_rank: int = 0  # position in the engine's result (tied chunks share one)
     dense: float = 0.0  # cosine similarity to the question (0 without dense vectors)
     coverage: float = 0.0  # IDF-weighted share of the question's content words in the passage
     scope: float = 1.0  # SCOPE_PENALTY when the question names other organisations than this one's
@@ -123,6 +123,9 @@ class Retrieval:
     idf: dict[str, float] = field(default_factory=dict)  # per content concept (by surface)
     timings_ms: dict[str, float] = field(default_factory=dict)
     mode: str = "hybrid"  # which signals found the passages: hybrid, lexical or dense
+
+
+TIE_MARGIN = 10  # the fused query asks for this many more, so that ties at its cut are cut by id
 
 
 @dataclass(frozen=True)
@@ -284,11 +287,19 @@ class Retriever:
         """One query to the engine: the dense and the sparse ranking, fused there."""
         s = self.settings
         sparse = self.sparse_vector(query) if mode != "dense" else None
-        plan = self.store.plan(sparse, vector if mode != "lexical" else None, filters, limit, s.candidates,
-                               s.rrf_dense_weight, s.rrf_sparse_weight)
+        plan = self.store.plan(sparse, vector if mode != "lexical" else None, filters, limit + TIE_MARGIN,
+                               s.candidates, s.rrf_dense_weight, s.rrf_sparse_weight)
         if plan is None:
             return []
-        return [Passage.from_hit(hit, rank, vector) for rank, hit in enumerate(self.store.search(plan))]
+        # Fusion often ties (two chunks at the same places of the two rankings), and the engine
+        # returns ties in no fixed order: order them by id and give them one rank, so that a
+        # question always gets the same answer.
+        hits = sorted(self.store.search(plan), key=lambda hit: (-round(hit.score, 9), hit.id))[:limit]
+        ranks = [0] * len(hits)
+        for index in range(1, len(hits)):
+            tied = round(hits[index].score, 9) == round(hits[index - 1].score, 9)
+            ranks[index] = ranks[index - 1] if tied else index
+        return [Passage.from_hit(hit, rank, vector) for hit, rank in zip(hits, ranks)]
 
     # -- stage 3: the ranking -------------------------------------------------------------------
     def rerank(self, passages: list[Passage], text: str) -> list[int]:
@@ -306,7 +317,7 @@ class Retriever:
                    "lexical": (s.coverage_weight, 0.0, s.fused_weight),
                    "dense": (0.0, 1.0, 0.0)}[mode]
         content = query.content or query.concepts
-        rank_of = {i: rank for rank, i in enumerate(order or range(len(passages)))}
+        rank_of = {i: rank for rank, i in enumerate(order)} if order else {i: p.fused_rank for i, p in enumerate(passages)}
         scoped = scope(query, self.catalog().names)
         for index, passage in enumerate(passages):
             passage.coverage = self.coverage(content, idf, passage.terms)
