@@ -125,8 +125,10 @@ def test_abstention_text_names_missing_phrases_and_mentioned_ones():
         "ventetiden i akuttmottakene", "helseforetakene")
 
 
-def test_a_two_part_question_gets_both_parts_and_no_title(corpus_service):
-    answer = corpus_service.ask("Vem beslutade målbilden för klinisk forskning i Mellansverige och när?")
+@pytest.mark.parametrize("question", ["Vem beslutade målbilden för klinisk forskning i Mellansverige och när?",
+                                      "Hvem vedtok målbildet for klinisk forskning i Mellansverige, og når?"])
+def test_a_two_part_question_gets_both_parts_and_no_title(corpus_service, question):
+    answer = corpus_service.ask(question)
     assert not answer.abstained and answer.answerability is not None
     quotes = [c.quote for c in answer.citations]
     assert any("22 maj 2025" in q for q in quotes), quotes

@@ -164,6 +164,8 @@ def test_the_browser_language_picks_the_interface_language(browser, ui_server):
         assert page.locator("#lang input[value=Svenska]").is_checked()  # anything else falls back to Svenska
         # Gradio's own footer would speak the browser's language (here English) on a Swedish page
         assert "Built with Gradio" not in page.inner_text("body") and page.locator("footer").count() == 0
+        banner = page.locator("#banner")  # a warning box only when there is something to warn about
+        assert banner.is_visible() == bool(banner.evaluate("e => e.querySelector('.md').textContent.trim()"))
     finally:
         context.close()
 
@@ -316,6 +318,7 @@ def test_empty_index_banner(browser, tmp_path):
         try:
             page.wait_for_function("() => document.querySelector('#banner').innerText.includes('Inga dokument')",
                                    timeout=15_000)
+            assert page.locator("#banner").is_visible()
             shot(page, "15-empty-index")
         finally:
             context.close()

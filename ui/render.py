@@ -105,7 +105,7 @@ def banner_markdown(health: dict[str, Any], lang: str) -> str:
 
 CSS = """
 #banner { border-left: 4px solid #e6a23c; padding: 4px 12px; background: #fdf6ec; }
-#banner:empty { display: none; }
+#banner:has(.md:empty) { display: none; }  /* Gradio wraps the text: the block itself is never :empty */
 .answer-note { border-left: 4px solid #e6a23c; padding: 4px 10px; background: #fdf6ec; font-size: 0.9em; }
 .sources { display: flex; flex-direction: column; gap: 10px; }
 .source { border: 1px solid #d0d7de; border-radius: 8px; padding: 8px 10px; }

@@ -407,8 +407,8 @@ class Composer:
                     break
                 if _key(candidate) in quoted:
                     continue
-                adds_kind = demands.kinds and not demands.covered_by([k.sentence for k in keep], keep[0].passage) \
-                    and any(has(candidate.quote) for has in demands.kinds.values())
+                lacking = [has for has in demands.kinds.values() if not any(has(k.quote) for k in keep)]
+                adds_kind = any(has(candidate.quote) for has in lacking)  # the date or name still missing
                 if adds_kind or candidate.score >= s.second_quote_share * pool[0].score:
                     keep.append(candidate)
                     quoted.add(_key(candidate))
@@ -571,12 +571,14 @@ def _key(candidate: _Candidate) -> str:
 
 
 def _merge_adjacent(candidates: list[_Candidate]) -> list[_Candidate]:
-    """Neighbouring sentences of one passage become one quote (and one citation)."""
+    """Neighbouring (or overlapping: a list quoted with its items) sentences of one passage
+    become one quote (and one citation)."""
     merged: list[_Candidate] = []
     for candidate in candidates:
         previous = merged[-1] if merged else None
         if previous and previous.passage is candidate.passage and _adjacent(previous, candidate):
-            merged[-1] = _Candidate(previous.passage, previous.sentence, previous.start, candidate.end,
+            end = max(previous.end, candidate.end)
+            merged[-1] = _Candidate(previous.passage, previous.sentence, previous.start, end,
                                     max(previous.score, candidate.score), previous.lexical, previous.dense)
         else:
             merged.append(candidate)
