@@ -116,6 +116,10 @@ def test_abstention_text_names_missing_phrases_and_mentioned_ones():
     missing, _ = _phrases("Hvor mye koster kantinemat på sykehuset?", {c.surface: c for c in query.content}, df, "og",
                           "nb", TEMPLATES["nb"]["cost"])
     assert missing == "hva kantinemat på sykehuset koster"
+    missing, _ = _phrases("Vad kostar en parkeringsplats vid sjukhuset?",
+                          {c.surface: c for c in analyzer.analyze_query("Vad kostar en parkeringsplats vid sjukhuset?")
+                           .content}, df, "och", "sv", TEMPLATES["sv"]["cost"])
+    assert missing == "vad en parkeringsplats vid sjukhuset kostar"  # the article stays with its noun
     # what the question does is no subject: never "they say nothing about 'fattade'"
     df.update({"forskningsmedel": 3, "helseforetak": 4, "fouui-budget": 1, "budget": 2, "fouui": 1})
     assert run("Hur hanteras jäv när forskningsmedel fördelas?") == ("jäv", "forskningsmedel")

@@ -96,6 +96,7 @@ _WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?:
 # Words that join the parts of a phrase the question asks about ("lön för ST-läkare").
 _JOINERS = {"för", "av", "i", "om", "till", "med", "på", "vid", "inom", "mellan", "for", "til", "ved", "innen",
             "mellom", "og", "och"}
+_ARTICLES = {"en", "ett", "ei", "et", "eit"}
 _COST_VERBS = {"kosta", "kostar", "kostade", "kostat", "koste", "koster", "kostet"}
 
 HEADING_FACTOR = 0.4  # a title or heading is quoted only when running text does not answer
@@ -507,7 +508,8 @@ def _phrases(question: str, concepts: dict[str, Concept], df: dict[str, int], jo
                                         and (kinds[end + 1] == "missing" or kinds[end + 1] == "known"
                                              and " " not in units[end + 1][0])):
                 end += 2 if kinds[end] == "joiner" else 1
-            missing.append(" ".join(text for text, _, _ in units[index:min(end, len(units))]))
+            start = index - 1 if index and units[index - 1][0].lower() in _ARTICLES else index  # "en parkeringsplats"
+            missing.append(" ".join(text for text, _, _ in units[start:min(end, len(units))]))
             index = end
         elif kinds[index] == "known":
             end = index + 1
