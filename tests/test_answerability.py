@@ -80,6 +80,7 @@ def test_sentences_that_carry_an_answer_type():
 def test_a_question_for_two_things_accepts_a_and_b():
     demands = Demands.of("Vilka två planer antogs i juni?", [])
     assert demands.kinds["list"]("«Plan för innovation» och «Plan för forskning» antogs.")
+    assert not demands.kinds["list"]("Planerna bearbetades och nya utkast antogs i juni.")  # no two things named
     assert not Demands.of("Vilka planer antogs?", []).kinds["list"]("Planen för innovation och forskning antogs.")
 
 

@@ -91,6 +91,7 @@ _BODY = re.compile(r"\b\w*(?:direktör|direktør|styrelse|styre[tn]?|nämnd|nemn
                    r"fullmäktige|regering|regjering|departement|förbund|forbund|kommitté|komité|utskott|"
                    r"ledningsgrupp|ordförande|leder|ansvarig)\w*\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖÆØÉ][\w-]*)")
+_NAMED_PAIR = re.compile(r"[»”\"]\s*(?:och|og|samt)\s*[«“\"]|\b[A-ZÅÄÖÆØ][\w-]*\s+(?:och|og|samt)\s+[A-ZÅÄÖÆØ]")
 _FEW = re.compile(r"^(?:vilka|hvilke|kva for nokre)\s+(?:två|tre|2|3|to)\b", re.IGNORECASE)
 _WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?: ein| eit| nokre)?)\s+", re.IGNORECASE)
 # Words that join the parts of a phrase the question asks about ("lön för ST-läkare").
@@ -141,8 +142,9 @@ def has_list(text: str) -> bool:
 
 
 def has_pair(text: str) -> bool:
-    """Two or more things ("vilka två planer"): a list, or two joined by "och"/"og"."""
-    return has_list(text) or bool(re.search(r"\b(?:och|og|samt)\b", text))
+    """Two or more things ("vilka två planer"): a list, or two names joined by "och"/"og"
+    ("«Plan för innovation» och «Plan för forskning»", "Uppsala och Örebro")."""
+    return has_list(text) or bool(_NAMED_PAIR.search(text))
 
 
 KINDS: dict[str, Callable[[str], bool]] = {"amount": has_amount, "date": has_date, "person": has_person,
