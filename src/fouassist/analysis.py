@@ -78,8 +78,9 @@ _NYNORSK_EXTRA = {
     "dette", "desse", "denne", "meir", "mest", "også", "når", "kor", "kan", "skal", "vil", "må",
 }
 _SWEDISH_EXTRA = {"hos", "samt", "bl", "a", "t", "ex", "s", "k", "m", "fl", "vår", "via"}
+# (the Norwegian list adds the number words, which the Swedish one already has: "två", "tre", ...)
 _NORWEGIAN_EXTRA = {"hos", "samt", "f", "eks", "bl", "a", "m", "v", "via", "blant", "annet", "sier",
-                    "to", "tre", "fire", "fem", "seks", "sju", "syv", "åtte", "ni", "ti"}  # as the Swedish list has "två" ...
+                    "to", "tre", "fire", "fem", "seks", "sju", "syv", "åtte", "ni", "ti"}
 
 # Words that frame a question about a document rather than ask about something in it. They
 # still help ranking a little but never count as the question's content.

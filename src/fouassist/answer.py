@@ -86,7 +86,8 @@ _MONTHS = (r"(?:januari|januar|februari|februar|mars|april|maj|mai|juni|juli|aug
            r"november|december|desember|våren|hösten|høsten|sommaren|sommeren|vintern|vinteren)")
 _MONTH = re.compile(_MONTHS, re.IGNORECASE)
 # A date that answers "när": a year, a day and month ("2. juni", "12.3"), not a bare month ("i mars").
-_FULL_DATE = re.compile(rf"\b(?:19|20)\d{{2}}\b|\b\d{{1,2}}\.\d{{1,2}}\b|\b\d{{1,2}}\.?\s+{_MONTHS}\b", re.IGNORECASE)
+_FULL_DATE = re.compile(rf"\b(?:19|20)\d{{2}}\b|\b\d{{1,2}}\.\d{{1,2}}\b|\b\d{{1,2}}\.?\s+{_MONTHS}\b",
+                        re.IGNORECASE)
 _BODY = re.compile(r"\b\w*(?:direktör|direktør|styrelse|styre[tn]?|nämnd|nemnd|ledning|ledelse|chef|råd(?:et)?|"
                    r"fullmäktige|regering|regjering|departement|förbund|forbund|kommitté|komité|utskott|"
                    r"ledningsgrupp|ordförande|leder|ansvarig)\w*\b", re.IGNORECASE)
@@ -98,6 +99,7 @@ _WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?:
 _JOINERS = {"för", "av", "i", "om", "till", "med", "på", "vid", "inom", "mellan", "for", "til", "ved", "innen",
             "mellom", "og", "och"}
 _ARTICLES = {"en", "ett", "ei", "et", "eit"}
+_MODALS = {"ska", "skall", "skal", "kan", "bör", "bør", "måste", "må", "vill", "vil", "skulle", "kunne", "kunna"}
 _COST_VERBS = {"kosta", "kostar", "kostade", "kostat", "koste", "koster", "kostet"}
 
 HEADING_FACTOR = 0.4  # a title or heading is quoted only when running text does not answer
@@ -542,9 +544,6 @@ def is_verb(word: str, language: str, two_before: str = "") -> bool:
     if language == "sv" and base.endswith("ad") and lower == base + "e":
         return True  # "fattade" (the lemmatizer's participle "fattad")
     return lower == base and base[-1:] in ("a", "e") and two_before.lower() in _MODALS
-
-
-_MODALS = {"ska", "skall", "skal", "kan", "bör", "bør", "måste", "må", "vill", "vil", "skulle", "kunne", "kunna"}
 
 
 def _listed(phrases: list[str], joiner: str) -> str:
