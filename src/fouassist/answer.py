@@ -192,10 +192,13 @@ class Demands:
             factor *= MISSING_FOCUS_FACTOR
         return factor
 
+    def lacking(self, texts: list[str]) -> list[Callable[[str], bool]]:
+        """The kinds asked for (their tests) that none of the texts has."""
+        return [has for has in self.kinds.values() if not any(has(t) for t in texts)]
+
     def covered_by(self, sentences: list[SentenceSpan], passage: Passage) -> bool:
         """Whether every kind asked for is in one of the sentences."""
-        texts = [passage.span_text(s.start, s.end) for s in sentences]
-        return all(any(has(t) for t in texts) for has in self.kinds.values())
+        return not self.lacking([passage.span_text(s.start, s.end) for s in sentences])
 
     def missing_names(self, passages: list[Passage]) -> int:
         return sum(1 for written, name in self.names.items()
@@ -412,7 +415,7 @@ class Composer:
                     break
                 if _key(candidate) in quoted:
                     continue
-                lacking = [has for has in demands.kinds.values() if not any(has(k.quote) for k in keep)]
+                lacking = demands.lacking([k.quote for k in keep])
                 adds_kind = any(has(candidate.quote) for has in lacking)  # the date or name still missing
                 if adds_kind or candidate.score >= s.second_quote_share * pool[0].score:
                     keep.append(candidate)
@@ -580,9 +583,8 @@ def _merge_adjacent(candidates: list[_Candidate]) -> list[_Candidate]:
     for candidate in candidates:
         previous = merged[-1] if merged else None
         if previous and previous.passage is candidate.passage and _adjacent(previous, candidate):
-            end = max(previous.end, candidate.end)
-            merged[-1] = _Candidate(previous.passage, previous.sentence, previous.start, end,
-                                    max(previous.score, candidate.score), previous.lexical, previous.dense)
+            merged[-1] = replace(previous, end=max(previous.end, candidate.end),
+                                 score=max(previous.score, candidate.score))
         else:
             merged.append(candidate)
     return merged

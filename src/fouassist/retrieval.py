@@ -294,12 +294,12 @@ class Retriever:
         # Fusion often ties (two chunks at the same places of the two rankings), and the engine
         # returns ties in no fixed order: order them by id and give them one rank, so that a
         # question always gets the same answer.
-        hits = sorted(self.store.search(plan), key=lambda hit: (-round(hit.score, 9), hit.id))[:limit]
-        ranks = [0] * len(hits)
-        for index in range(1, len(hits)):
-            tied = round(hits[index].score, 9) == round(hits[index - 1].score, 9)
-            ranks[index] = ranks[index - 1] if tied else index
-        return [Passage.from_hit(hit, rank, vector) for hit, rank in zip(hits, ranks)]
+        scored = sorted(((round(hit.score, 9), hit) for hit in self.store.search(plan)),
+                        key=lambda pair: (-pair[0], pair[1].id))[:limit]
+        ranks = [0] * len(scored)
+        for index in range(1, len(scored)):
+            ranks[index] = ranks[index - 1] if scored[index][0] == scored[index - 1][0] else index
+        return [Passage.from_hit(hit, rank, vector) for (_, hit), rank in zip(scored, ranks)]
 
     # -- stage 3: the ranking -------------------------------------------------------------------
     def rerank(self, passages: list[Passage], text: str) -> list[int]:
@@ -317,7 +317,10 @@ class Retriever:
                    "lexical": (s.coverage_weight, 0.0, s.fused_weight),
                    "dense": (0.0, 1.0, 0.0)}[mode]
         content = query.content or query.concepts
-        rank_of = {i: rank for rank, i in enumerate(order)} if order else {i: p.fused_rank for i, p in enumerate(passages)}
+        if order:
+            rank_of = {i: rank for rank, i in enumerate(order)}
+        else:
+            rank_of = {i: p.fused_rank for i, p in enumerate(passages)}
         scoped = scope(query, self.catalog().names)
         for index, passage in enumerate(passages):
             passage.coverage = self.coverage(content, idf, passage.terms)
