@@ -218,15 +218,23 @@ def test_asking_is_rate_limited_per_client(tmp_path):
 
 
 def test_the_interface_removes_uploaded_files_once_read(tmp_path):
-    sys.path.insert(0, str(ROOT / "ui"))
+    from gradio import utils as gradio_utils
+
+    from fouassist.middleware import ClientLimiter
     from fouassist_ui.app import Interface
 
     service = Service(make_settings(tmp_path / "data"))
+    folder = Path(gradio_utils.get_upload_folder()) / "test-removes"  # where Gradio keeps uploads
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        good, bad = tmp_path / "plan.txt", tmp_path / "bild.png"
+        good, bad, elsewhere = folder / "plan.txt", folder / "bild.png", tmp_path / "annan.txt"
         good.write_text("Plan för zebraforskning.\n\nRegionen ska satsa på zebraforskning varje år.", encoding="utf-8")
         bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
-        status, *_ = Interface(service).upload([str(good), str(bad)], "", "Svenska", progress=lambda *a, **k: None)
+        elsewhere.write_text("Plan för zebraforskning.", encoding="utf-8")
+        interface = Interface(service, ClientLimiter({}))
+        status, *_ = interface.upload([str(elsewhere)], "", "Svenska", progress=lambda *a, **k: None)
+        assert elsewhere.exists() and "Välj först" in html.unescape(status["value"])  # outside Gradio's folder: untouched
+        status, *_ = interface.upload([str(good), str(bad)], "", "Svenska", progress=lambda *a, **k: None)
         shown = html.unescape(status["value"])  # Markdown's characters are sent as entities
         assert "plan.txt: tillagd" in shown and "bild.png: filtypen stöds inte" in shown
         assert not good.exists() and not bad.exists()

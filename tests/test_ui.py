@@ -180,13 +180,15 @@ def test_upload_list_ask_and_delete_with_the_api_key(browser, ui_server, tmp_pat
         shot(page, "07-documents")
         assert "Helse Midt-Norge" in page.locator("#documents").inner_text()
 
-        page.locator("#files input[type=file]").set_input_files(str(path))
+        page.locator("#files input[type=file]").set_input_files(str(path))  # without the key: not even stored
+        page.wait_for_function("() => document.body.innerText.includes('Ange API-nyckeln under Dokument först')",
+                               timeout=30_000)
         page.locator("#upload").click()
-        page.wait_for_function("() => document.querySelector('#upload-status').innerText.includes('API-nyckel')",
+        page.wait_for_function("() => document.querySelector('#upload-status').innerText.includes('Välj först')",
                                timeout=30_000)
         assert "Plan för simuleringsträning" not in page.locator("#documents").inner_text()
 
-        page.fill("#api-key input", API_KEY)  # a refused file is removed from the server: select it again
+        page.fill("#api-key input", API_KEY)
         page.locator("#files input[type=file]").set_input_files(str(path))
         page.locator("#upload").click()
         page.wait_for_function("() => document.querySelector('#upload-status').innerText.includes('tillagd')",
@@ -209,6 +211,8 @@ def test_upload_list_ask_and_delete_with_the_api_key(browser, ui_server, tmp_pat
                                timeout=30_000)
         shot(page, "10-deleted")
         assert "simuleringsträning" not in page.locator("#documents").inner_text()
+        stored = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+        assert API_KEY not in stored and "run-history" not in stored  # the key stays in the page, never stored
     finally:
         context.close()
     assert httpx.get(f"{ui_server.url}/health").json()["documents"] == 5

@@ -8,7 +8,7 @@ Norwegian without a reload.
 from __future__ import annotations
 
 import hmac
-import html
+import logging
 import os
 import time
 import uuid
@@ -19,41 +19,42 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before any Blocks exist
 
 import gradio as gr  # noqa: E402
+from gradio import utils as gr_utils  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from fouassist.answer import Answer  # noqa: E402
 from fouassist.feedback import Feedback  # noqa: E402
 from fouassist.schemas import MAX_QUESTION_CHARS  # noqa: E402
-from fouassist.service import Busy, NotFound, Service  # noqa: E402
+from fouassist.middleware import ClientLimiter, Input, InterfaceEvents  # noqa: E402
+from fouassist.service import Busy, NotFound, QuestionTooLong, Service  # noqa: E402
 from fouassist.store import SearchFilters  # noqa: E402
 from fouassist_ui.render import (  # noqa: E402
     BRIDGE_JS, CSS, SOURCES_JS, banner_markdown, chat_markup, context_html, literal, sources_html,
 )
 from fouassist_ui.texts import EXAMPLES, FILE_ERRORS, LANGUAGES, TEXTS, language_of_browser  # noqa: E402
 
+log = logging.getLogger(__name__)
 UI_PATH = "/ui"
 CODE_OF = LANGUAGES  # "Svenska" -> "sv"
 NAME_OF = {code: name for name, code in LANGUAGES.items()}
 
 
 def new_session() -> dict[str, Any]:
-    return {"id": None, "history": [], "answers": []}
+    """One browser session's conversation. It lives on the server (a `gr.State`): the chat on the
+    page is only drawn from it, and no event takes the conversation back from the client."""
+    return {"id": None, "history": [], "answers": [], "chat": [], "pending": None}
 
 
-def _plain(message: dict[str, Any]) -> str:
-    """A chat message's text as the reader typed it (Gradio hands content back as a list of
-    parts; the chat shows it with Markdown's characters as entities)."""
-    content = message.get("content")
-    if isinstance(content, list):
-        content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return html.unescape(str(content or ""))
+def client_of(request: gr.Request | None) -> str:
+    return request.client.host if request is not None and request.client else "unknown"
 
 
 class Interface:
     """The handlers of the interface, bound to one service."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, limiter: ClientLimiter) -> None:
         self.service = service
+        self.limiter = limiter
 
     # -- shared bits --------------------------------------------------------------------------
     def document_rows(self, lang: str) -> dict[str, Any]:
@@ -81,37 +82,47 @@ class Interface:
             gr.update(choices=documents, value=None),
         )
 
-    def key_ok(self, key: str | None) -> bool:
+    def key_ok(self, key: Any) -> bool:
         configured = self.service.settings.api_key
-        return configured is None or hmac.compare_digest((key or "").encode(), configured.get_secret_value().encode())
+        key = key if isinstance(key, str) else ""
+        return configured is None or hmac.compare_digest(key.encode(), configured.get_secret_value().encode())
 
     # -- chat ---------------------------------------------------------------------------------
-    def add_question(self, question: str, chat: list[dict], ui_language: str) -> tuple:
-        if not question.strip():
-            return gr.update(), chat
+    def add_question(self, question: Any, session: dict, ui_language: str) -> tuple:
+        """The question goes into the conversation as pending; `answer` takes it from there."""
+        words = TEXTS[CODE_OF.get(ui_language, "sv")]
+        question = question.strip() if isinstance(question, str) else ""
+        if not question:
+            return gr.update(), session["chat"], session
         if len(question) > MAX_QUESTION_CHARS:  # the box stops typing at the limit; a script may not
-            words = TEXTS[CODE_OF.get(ui_language, "sv")]
             refusal = words["question_too_long"].format(n=len(question), limit=MAX_QUESTION_CHARS)
-            return gr.update(), chat + [{"role": "assistant", "content": literal(refusal)}]
-        return gr.update(value="", interactive=False), chat + [{"role": "user", "content": literal(question.strip())}]
+            session = {**session, "chat": session["chat"] + [{"role": "assistant", "content": literal(refusal)}]}
+            return gr.update(), session["chat"], session
+        session = {**session, "pending": question,
+                   "chat": session["chat"] + [{"role": "user", "content": literal(question)}]}
+        return gr.update(value="", interactive=False), session["chat"], session
 
-    def answer(self, chat: list[dict], session: dict, ui_language: str, documents: list[str], organisations: list[str],
-               mode: str = "extractive"):
-        """Stream the answer to the last question into the chat, then show its sources."""
+    def answer(self, session: dict, ui_language: str, documents: Any, organisations: Any, mode: Any,
+               request: gr.Request = None):
+        """Stream the answer to the pending question into the chat, then show its sources."""
         lang = CODE_OF.get(ui_language, "sv")
-        if not chat or chat[-1]["role"] != "user":
-            yield chat, gr.update(), session
+        question = session.get("pending")
+        if not question:
+            yield session["chat"], gr.update(), session
             return
-        question = _plain(chat[-1])
-        session = {**session, "id": session.get("id") or uuid.uuid4().hex}
+        session = {**session, "pending": None, "id": session.get("id") or uuid.uuid4().hex}
+        chat = session["chat"] + [{"role": "assistant", "content": ""}]
+        retry_after = self.limiter.hit("ask", client_of(request))
+        if retry_after is not None:
+            chat[-1]["content"] = literal(TEXTS[lang]["too_many"].format(seconds=retry_after))
+            yield chat, gr.update(), {**session, "chat": chat}
+            return
         turn = len(session["answers"])
-        filters = SearchFilters(document_ids=documents or None, organisations=organisations or None) \
-            if documents or organisations else None
-        chat = chat + [{"role": "assistant", "content": ""}]
+        filters = _filters(documents, organisations)
+        mode = mode if mode in ("extractive", "generative") else "extractive"
         text = ""
         try:
-            for event in self.service.ask_stream(question, filters=filters, history=session["history"],
-                                                 mode=mode or "extractive"):
+            for event in self.service.ask_stream(question, filters=filters, history=session["history"], mode=mode):
                 if isinstance(event, Answer):
                     answer = {**asdict(event), "requested": mode}
                     lang = interface_language(event.language)  # the sources speak the answer's language
@@ -119,17 +130,20 @@ class Interface:
                     session["history"] = session["history"] + [
                         {"role": "user", "content": question}, {"role": "assistant", "content": event.answer}]
                     session["answers"] = session["answers"] + [{"question": question, **answer}]
+                    session["chat"] = chat
                     yield chat, gr.update(value=sources_html(answer, turn, lang)), session
                 else:
                     text += event
                     chat[-1]["content"] = chat_markup(text, turn)
                     yield chat, gr.update(), session
+        except QuestionTooLong:
+            chat[-1]["content"] = literal(TEXTS[lang]["question_too_long"].format(
+                n=len(question), limit=MAX_QUESTION_CHARS))
+            yield chat, gr.update(), {**session, "chat": chat}
         except Exception as error:  # shown to the reader in her language; the log has the details
-            import logging
-
-            logging.getLogger(__name__).exception("The interface could not answer %r", question)
+            log.exception("The interface could not answer %r", question)
             chat[-1]["content"] = TEXTS[lang]["error"].format(error=type(error).__name__)
-            yield chat, gr.update(), session
+            yield chat, gr.update(), {**session, "chat": chat}
 
     def new_conversation(self, ui_language: str) -> tuple:
         lang = CODE_OF.get(ui_language, "sv")
@@ -149,15 +163,27 @@ class Interface:
         return gr.update(value=context_html(context, lang), visible=True)
 
     def context_from_sources(self, session: dict, ui_language: str, event: gr.EventData) -> dict:
-        return self.show_context(str(getattr(event, "cite", "")), session, ui_language)
+        data = getattr(event, "_data", None)  # what the page sent with the click: {"cite": "turn-n"}
+        cite = data.get("cite") if isinstance(data, dict) else None
+        return self.show_context(cite if isinstance(cite, str) else "", session, ui_language)
 
-    def give_feedback(self, rating: str, comment: str, session: dict, ui_language: str) -> tuple:
+    def helpful(self, comment: Any, session: dict, ui_language: str, request: gr.Request = None) -> tuple:
+        return self.give_feedback("helpful", comment, session, ui_language, client_of(request))
+
+    def not_helpful(self, comment: Any, session: dict, ui_language: str, request: gr.Request = None) -> tuple:
+        return self.give_feedback("not_helpful", comment, session, ui_language, client_of(request))
+
+    def give_feedback(self, rating: str, comment: Any, session: dict, ui_language: str, client: str) -> tuple:
         lang = CODE_OF.get(ui_language, "sv")
+        comment = comment if isinstance(comment, str) else ""
         if not session.get("answers"):
             return gr.update(value=TEXTS[lang]["feedback_nothing"]), comment
+        retry_after = self.limiter.hit("feedback", client)
+        if retry_after is not None:
+            return gr.update(value=TEXTS[lang]["too_many"].format(seconds=retry_after)), comment
         last = session["answers"][-1]
         self.service.feedback.add(Feedback(
-            rating=rating, comment=(comment or "").strip()[:2000], question=last["question"], answer=last["answer"],
+            rating=rating, comment=comment.strip()[:2000], question=last["question"], answer=last["answer"],
             citations=last["citations"], abstained=last["abstained"], language=last["language"], session=session["id"],
         ))
         return gr.update(value=TEXTS[lang]["feedback_thanks"]), ""
@@ -169,6 +195,7 @@ class Interface:
         lang = CODE_OF.get(ui_language, "sv")
         words, errors = TEXTS[lang], FILE_ERRORS[lang]
         settings = self.service.settings
+        paths = [path for path in paths or [] if uploaded_here(path)]
         if not self.key_ok(key) or not paths:
             for path in paths or []:
                 Path(path).unlink(missing_ok=True)
@@ -223,6 +250,15 @@ class Interface:
         return (gr.update(value=words["deleted"].format(title=literal(title))), *self.refreshed(lang))
 
 
+def _filters(documents: Any, organisations: Any) -> SearchFilters | None:
+    """The filters as chosen; values of the wrong type (only a script sends them) count as none."""
+    def strings(values: Any) -> list[str] | None:
+        return [v for v in values if isinstance(v, str)] or None if isinstance(values, list) else None
+
+    documents, organisations = strings(documents), strings(organisations)
+    return SearchFilters(document_ids=documents, organisations=organisations) if documents or organisations else None
+
+
 def interface_language(language: str) -> str:
     """The interface's texts for an answer's language: Swedish, or Norwegian for Bokmål and Nynorsk."""
     return "sv" if language == "sv" else "nb"
@@ -239,8 +275,8 @@ def mode_choices(lang: str) -> list[tuple[str, str]]:
     return [(TEXTS[lang]["mode_extractive"], "extractive"), (TEXTS[lang]["mode_generative"], "generative")]
 
 
-def build(service: Service) -> gr.Blocks:
-    ui = Interface(service)
+def build(service: Service, limiter: ClientLimiter) -> gr.Blocks:
+    ui = Interface(service, limiter)
     protected = service.settings.api_key is not None
     words = TEXTS["sv"]
     # Gradio keeps uploaded files in its cache: what the upload handler has not removed already
@@ -267,7 +303,7 @@ def build(service: Service) -> gr.Blocks:
                             send = gr.Button(words["send"], variant="primary", elem_id="send")
                             new = gr.Button(words["new"], elem_id="new")
                         examples = gr.Dataset(components=[gr.Textbox(visible=False)], samples=[[e] for e in EXAMPLES],
-                                              label=words["examples"], elem_id="examples")
+                                              label=words["examples"], elem_id="examples", type="index")
                         with gr.Accordion(words["feedback"], open=False, elem_id="feedback") as feedback_box:
                             comment = gr.Textbox(label=words["comment"], placeholder=words["comment_placeholder"],
                                                  lines=1, elem_id="comment")
@@ -340,7 +376,7 @@ def build(service: Service) -> gr.Blocks:
 
         blocks.load(start, [browser_language], [language, *refreshed], js="(x) => navigator.language || ''")
 
-        ask_inputs = [chat, session, language, document_filter, organisation_filter, answer_mode]
+        ask_inputs = [session, language, document_filter, organisation_filter, answer_mode]
 
         def answer_after(event):
             """Stream the answer after the question is in the chat, then let the reader type again."""
@@ -349,35 +385,89 @@ def build(service: Service) -> gr.Blocks:
                 lambda: gr.update(interactive=True), None, question)
 
         for trigger in (question.submit, send.click):
-            answer_after(trigger(ui.add_question, [question, chat, language], [question, chat], queue=False))
-        answer_after(examples.click(lambda sample: sample[0], examples, question, queue=False).then(
-            ui.add_question, [question, chat, language], [question, chat], queue=False))
+            answer_after(trigger(ui.add_question, [question, session, language], [question, chat, session],
+                                 queue=False))
+        answer_after(examples.click(example_question, examples, question, queue=False).then(
+            ui.add_question, [question, session, language], [question, chat, session], queue=False))
         new.click(ui.new_conversation, language, [chat, session, sources, context, feedback_status], queue=False)
         sources.click(ui.context_from_sources, [session, language], context)
         bridge.change(ui.show_context, [bridge, session, language], context)
-        helpful.click(lambda *a: ui.give_feedback("helpful", *a), [comment, session, language],
-                      [feedback_status, comment])
-        unhelpful.click(lambda *a: ui.give_feedback("not_helpful", *a), [comment, session, language],
-                        [feedback_status, comment])
+        helpful.click(ui.helpful, [comment, session, language], [feedback_status, comment])
+        unhelpful.click(ui.not_helpful, [comment, session, language], [feedback_status, comment])
         upload_button.click(ui.upload, [files, api_key, language], [upload_status, *refreshed, files])
         delete_button.click(ui.delete, [to_delete, api_key, language], [delete_status, *refreshed])
+    for event in blocks.fns.values():  # the page's own events, not an API: none is listed or called by name
+        event.api_visibility = "private"
+    # Inputs whose choices change with the documents: the gate checks values against them.
+    blocks.changing_choices = {
+        document_filter: lambda: frozenset(d for _, d in ui.document_choices()),
+        organisation_filter: lambda: frozenset(ui.organisation_choices()),
+        to_delete: lambda: frozenset(d for _, d in ui.document_choices()),
+    }
     return blocks
 
 
-def mount_ui(app: FastAPI, service: Service) -> FastAPI:
-    """Mount the interface at /ui on the API's app."""
-    blocks = build(service)
-    blocks.queue(default_concurrency_limit=8)
+def gate_rule(block, changing: dict) -> Input:
+    """What the gate lets through for one input of an event (see fouassist.middleware.Input)."""
+    if isinstance(block, gr.State):
+        return Input("state")
+    if isinstance(block, gr.File):
+        return Input("files")
+    if isinstance(block, gr.Dataset):
+        return Input("index")
+    if isinstance(block, (gr.Radio, gr.Dropdown, gr.CheckboxGroup)):
+        fixed = frozenset(value for _, value in block.choices)
+        kind = "choices" if isinstance(block, gr.CheckboxGroup) else "choice"
+        return Input(kind, changing.get(block, lambda: fixed))
+    return Input("text")
+
+
+def uploaded_here(path: Any) -> bool:
+    """Only a file in Gradio's upload folder is read (and removed): Gradio checks this too once
+    `has_launched` is set; this holds whatever it does."""
+    if not isinstance(path, str):
+        return False
+    return Path(path).resolve().is_relative_to(Path(gr_utils.get_upload_folder()).resolve())
+
+
+def example_question(index: Any) -> str:
+    return EXAMPLES[index] if isinstance(index, int) and 0 <= index < len(EXAMPLES) else ""
+
+
+def blocked_paths(settings) -> list[str]:
+    """What the interface never reads or serves, whatever a request names."""
+    return [str(Path(p).resolve()) for p in ("/proc", "/dev", "/sys", settings.data_dir, Path.home())]
+
+
+def mount_ui(app: FastAPI, service: Service, limiter: ClientLimiter) -> FastAPI:
+    """Mount the interface at /ui on the API's app, with the path checks of a launched app (which
+    Gradio skips for a mounted one), no run history in the browser and, when reads need the key,
+    Gradio's login with the API key as the password."""
+    settings = service.settings
+    blocks = build(service, limiter)
+    blocks.queue(default_concurrency_limit=8, api_open=False)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    login = (lambda _user, password: hmac.compare_digest(password.encode(), key.encode())) \
+        if key and settings.read_requires_key else None
     # No Gradio footer: its words follow the browser's locale, not the interface's sv/nb (the API's
     # own documentation is at /docs).
-    return gr.mount_gradio_app(app, blocks, path=UI_PATH, css=CSS, js=BRIDGE_JS, footer_links=[],
-                               max_file_size=f"{service.settings.max_upload_mb}mb")
+    mounted = gr.mount_gradio_app(app, blocks, path=UI_PATH, css=CSS, js=BRIDGE_JS, footer_links=[],
+                                  run_history=False, blocked_paths=blocked_paths(settings), auth=login,
+                                  auth_message=TEXTS["sv"]["login"] if login else None,
+                                  max_file_size=f"{settings.max_upload_mb}mb")
+    blocks.has_launched = True  # turns on Gradio's checks of the paths that events hand it
+    app.state.interface_events = InterfaceEvents(
+        inputs={index: tuple(gate_rule(block, blocks.changing_choices) for block in event.inputs)
+                for index, event in blocks.fns.items()},
+        upload_folder=str(Path(gr_utils.get_upload_folder()).resolve()),
+        has_session=lambda session: session in blocks._queue.pending_messages_per_session)
+    return mounted
 
 
 def mount_on_running_app(app: FastAPI, service: Service):
     """Mount the interface on an app that is already serving; returns the Gradio sub-app, whose
     start-up the caller runs (Gradio normally hooks it into the parent's lifespan)."""
-    mount_ui(app, service)
+    mount_ui(app, service, app.state.limiter)
     routes = app.router.routes
     routes.insert(0, routes.pop())  # ahead of the placeholder that answered while it loaded
     return routes[0].app

@@ -127,6 +127,19 @@ a.cite { text-decoration: none; font-weight: bold; }
 # href and class on links); a timestamp makes every click a change.
 BRIDGE_JS = """
 () => {
+  // An upload stores a file on the server: it carries the API key typed in the Documents tab, as
+  // a request to /v1 would (the server refuses it without the key when one is configured).
+  const send = window.fetch.bind(window);
+  window.fetch = (input, init = {}) => {
+    const url = typeof input === 'string' ? input : (input && input.url) || '';
+    const key = document.querySelector('#api-key input')?.value;
+    if (key && url.includes('/gradio_api/upload?')) {
+      const headers = new Headers(init.headers || {});
+      headers.set('Authorization', 'Bearer ' + key);
+      init = {...init, headers};
+    }
+    return send(input, init);
+  };
   document.addEventListener('click', (event) => {
     const link = event.target.closest('#chatbot a.cite');
     if (!link) return;

@@ -50,6 +50,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "upload_reading": "{name}: läses in",
         "upload_progress": "{name}: {done} av {total} textavsnitt",
         "question_too_long": "Frågan har {n} tecken; gränsen är {limit}. Korta frågan och försök igen.",
+        "login": "Ange API-nyckeln som lösenord (användarnamnet spelar ingen roll). / "
+                 "Skriv inn API-nøkkelen som passord (brukernavnet spiller ingen rolle).",
+        "too_many": "För många förfrågningar från din adress just nu. Försök igen om {seconds} sekunder.",
         "upload_none": "Välj först en eller flera filer.",
         "added": "✓ {name}: tillagd ({chunks} textavsnitt).",
         "replaced": "✓ {name}: ny version, ersätter den gamla ({chunks} textavsnitt).",
@@ -114,6 +117,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "upload_reading": "{name}: leses inn",
         "upload_progress": "{name}: {done} av {total} tekstavsnitt",
         "question_too_long": "Spørsmålet har {n} tegn; grensen er {limit}. Kort ned spørsmålet og prøv igjen.",
+        "login": "Skriv inn API-nøkkelen som passord (brukernavnet spiller ingen rolle). / "
+                 "Ange API-nyckeln som lösenord (användarnamnet spelar ingen roll).",
+        "too_many": "For mange forespørsler fra adressen din akkurat nå. Prøv igjen om {seconds} sekunder.",
         "upload_none": "Velg først én eller flere filer.",
         "added": "✓ {name}: lagt til ({chunks} tekstavsnitt).",
         "replaced": "✓ {name}: ny versjon, erstatter den gamle ({chunks} tekstavsnitt).",

@@ -8,7 +8,6 @@ the response. Errors come back as JSON with a message that says what to fix, nev
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -31,18 +30,21 @@ from fouassist import __version__
 from fouassist.answer import Answer
 from fouassist.feedback import Feedback
 from fouassist.jobs import Job
-from fouassist.middleware import BodyLimitMiddleware, Metrics, RateLimitMiddleware, RequestMiddleware
+from fouassist.middleware import (
+    NO_INTERFACE, UI_API, BodyLimitMiddleware, ClientLimiter, CrossSiteGuard, Metrics, RateLimitMiddleware,
+    RequestMiddleware, WebInterfaceGate, key_matches,
+)
 from fouassist.schemas import (
     GENERATIVE_MODEL, AskRequest, AskResponse, ChatRequest, CitationOut, ContextOut, DocumentList, DocumentWithText,
     ErrorOut, FeedbackSaved, HealthResponse, JobList, JobOut, PassageOut, RetrieveRequest, RetrieveResponse,
     TextDocument, UploadResult, check_text,
 )
-from fouassist.service import Busy, NotFound, Service
+from fouassist.service import Busy, NotFound, QuestionTooLong, Service
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "fouassist"
-UPLOAD_PATHS = ("/v1/documents", "/ui/gradio_api/upload")
-ASK_PATHS = ("/v1/ask", "/v1/retrieve", "/v1/chat/completions", "/ui/gradio_api/queue/join")
+UPLOAD_PATHS = ("/v1/documents", UI_API + "upload")
+ASK_PATHS = ("/v1/ask", "/v1/retrieve", "/v1/chat/completions")
 
 
 def get_service(request: Request) -> Service:
@@ -54,10 +56,7 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 def _check_key(request: Request) -> None:
     key = request.app.state.service.settings.api_key
-    if key is None:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
+    if key is not None and not key_matches(request.headers.get("authorization", ""), key.get_secret_value()):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this needs the API key: send 'Authorization: Bearer <key>'",
                             headers={"WWW-Authenticate": "Bearer"})
 
@@ -155,6 +154,7 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     )
     app.state.service = service
     app.state.ui = "off"
+    app.state.interface_events = NO_INTERFACE  # what the web interface's gate knows, once it is mounted
     settings = service.settings
     metrics = Metrics(lambda: service.health(check_model=False))
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb, other_mb=settings.max_request_mb,
@@ -163,11 +163,20 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     # instead of its own rule, which trusts any localhost origin.
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
-    app.add_middleware(RateLimitMiddleware, rules=[
-        (ASK_PATHS, ("POST",), settings.rate_limit_ask),
-        (("/v1/feedback",), ("POST",), settings.rate_limit_feedback),
-        (UPLOAD_PATHS, ("POST",), settings.rate_limit_upload),
+    app.state.limiter = limiter = ClientLimiter({
+        "ask": settings.rate_limit_ask, "feedback": settings.rate_limit_feedback,
+        "upload": settings.rate_limit_upload, "ui": settings.rate_limit_ui_events,
+    })
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, routes=[
+        (ASK_PATHS, ("POST",), "ask"),
+        (("/v1/feedback",), ("POST",), "feedback"),
+        (UPLOAD_PATHS, ("POST",), "upload"),
+        ((UI_API,), ("POST",), "ui"),  # each event of the interface; its questions and feedback count as above too
     ])
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.add_middleware(WebInterfaceGate, api_key=api_key, interface=lambda: app.state.interface_events,
+                       max_body_mb=settings.max_request_mb)
+    app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(RequestMiddleware, metrics=metrics)
 
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse,
@@ -193,6 +202,10 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     async def _busy(request: Request, error: Busy) -> JSONResponse:
         return JSONResponse(status_code=409, content={"message": str(error), "detail": str(error)},
                             headers={"Retry-After": str(max(1, round(settings.write_wait_s)))})
+
+    @app.exception_handler(QuestionTooLong)
+    async def _too_long(request: Request, error: QuestionTooLong) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"message": str(error), "detail": str(error)})
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, error: NotFound) -> JSONResponse:

@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     rate_limit_feedback: str = Field("30/minute", description="Per client: feedback; empty: no limit.")
     rate_limit_upload: str = Field("60/minute", description="Per client: uploads (API and web interface); "
                                    "empty: no limit.")
+    rate_limit_ui_events: str = Field("600/minute", description="Per client: events of the web interface "
+                                      "(any click or key that reaches the server); empty: no limit.")
+    max_history_messages: int = Field(10, ge=0, le=100, description="Earlier messages of a conversation "
+                                      "carried into a follow-up question (the most recent ones).")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Addresses of "
+                                                            "reverse proxies whose X-Forwarded-For names the client; "
+                                                            "empty: the connection's address is the client.")
     log_level: str = "INFO"
 
     @field_validator("qdrant_url", "llm_base_url", "llm_model")
@@ -151,7 +158,7 @@ class Settings(BaseSettings):
                              "name the model the server should use (for example llama3.1:8b)")
         return self
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _origins(cls, value):
         if isinstance(value, str):  # FOUASSIST_CORS_ORIGINS="https://a.se,https://b.no" as well as JSON

@@ -7,19 +7,24 @@ their last byte and nothing is buffered.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import math
+import os
 import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 access_log = logging.getLogger("fouassist.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -145,30 +150,232 @@ class BodyLimitMiddleware:
                 await _too_large(send, megabytes, upload)
 
 
-class RateLimitMiddleware:
-    """Per-client limits (the `limits` library, a moving window in memory) on the routes that cost
-    the most or that anyone may call: asking, feedback, uploads. Over the limit: 429 with
-    Retry-After. Clients are told apart by their address."""
+class ClientLimiter:
+    """Per-client limits by name ("ask", "feedback", "upload", ...), each a moving window in memory
+    (the `limits` library). One limiter serves the API's routes and the web interface's events,
+    so that both doors draw on the same allowance."""
 
-    def __init__(self, app, rules: list[tuple[tuple[str, ...], str, str]]) -> None:
+    def __init__(self, rules: dict[str, str]) -> None:
         from limits import parse, storage, strategies
 
+        self._limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        self.rules = {name: parse(limit) for name, limit in rules.items() if limit.strip()}  # empty: no limit
+
+    def hit(self, name: str, client: str) -> int | None:
+        """Count one request; None when within the limit, else the seconds until it may try again."""
+        limit = self.rules.get(name)
+        if limit is None or self._limiter.hit(limit, name, client):
+            return None
+        reset = self._limiter.get_window_stats(limit, name, client).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+    def describe(self, name: str) -> str:
+        return str(self.rules[name])
+
+
+class RateLimitMiddleware:
+    """The limiter on the routes that cost the most or that anyone may call. Over the limit: 429
+    with Retry-After. Clients are told apart by their address (behind a proxy, only when
+    FOUASSIST_TRUSTED_PROXIES names it)."""
+
+    def __init__(self, app, limiter: ClientLimiter, routes: list[tuple[tuple[str, ...], tuple[str, ...], str]]) -> None:
         self.app = app
-        self.limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
-        # (path prefixes, methods, limit) -> parsed; an empty limit means none
-        self.rules = [(prefixes, methods, parse(limit)) for prefixes, methods, limit in rules if limit.strip()]
+        self.limiter = limiter
+        self.routes = routes  # (path prefixes, methods, rule name); the first match counts
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
             path, method = scope.get("path", ""), scope["method"]
-            client = (scope.get("client") or ("unknown",))[0]
-            for number, (prefixes, methods, limit) in enumerate(self.rules):
+            for prefixes, methods, name in self.routes:
                 if method in methods and path.startswith(prefixes):
-                    if not self.limiter.hit(limit, str(number), client):
-                        reset = self.limiter.get_window_stats(limit, str(number), client).reset_time
-                        await _too_many(send, limit, max(1, math.ceil(reset - time.time())))
+                    retry_after = self.limiter.hit(name, client_address(scope))
+                    if retry_after is not None:
+                        await _too_many(send, self.limiter.describe(name), retry_after)
                         return
                     break
+        await self.app(scope, receive, send)
+
+
+def client_address(scope: dict) -> str:
+    return (scope.get("client") or ("unknown",))[0]
+
+
+def key_matches(authorization: str, key: str) -> bool:
+    """Whether an Authorization header carries `Bearer <key>` (compared in constant time)."""
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), key.encode())
+
+
+UI_API = "/ui/gradio_api/"
+# What the interface's own page calls; every other route Gradio adds (run/<name>, call/, api/,
+# file=, proxy=, stream/, info, runs, mcp, ...) is closed: nothing is meant to call them.
+UI_ROUTES = ("queue/join", "queue/data", "run/predict", "upload", "upload_progress", "heartbeat/")
+UI_KEY_NEEDED = "Ange API-nyckeln under Dokument först. / Skriv inn API-nøkkelen under Dokumenter først."
+
+
+@dataclass(frozen=True)
+class Input:
+    """What one argument of an interface event may be: `kind` is state (the page sends null: the
+    server keeps it), text, choice (one of `choices`), choices (a list of them), index or files;
+    `choices` gives the values allowed now (None: any)."""
+
+    kind: str
+    choices: Callable[[], frozenset[str]] | None = None
+
+
+@dataclass(frozen=True)
+class InterfaceEvents:
+    """What the gate knows of the mounted interface: each event's arguments, the folder uploaded
+    files are in, and whether a session has events waiting to be streamed."""
+
+    inputs: dict[int, tuple[Input, ...]]
+    upload_folder: str
+    has_session: Callable[[str], bool]
+
+
+NO_INTERFACE = InterfaceEvents({}, "", lambda _session: False)
+
+
+class WebInterfaceGate:
+    """The door of the mounted web interface: only the routes its page uses are open; an event
+    must name one of the interface's events (Gradio answers an unknown one with a traceback); an
+    upload (a file stored on the server) needs the API key when one is configured, as on /v1."""
+
+    def __init__(self, app, api_key: str | None, interface: Callable[[], InterfaceEvents], max_body_mb: int) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.interface = interface  # NO_INTERFACE until the interface is mounted
+        self.max_body = max_body_mb * 1024 * 1024
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(UI_API):
+            await self.app(scope, receive, send)
+            return
+        route = path[len(UI_API):].rstrip("/")
+        if not route.startswith(UI_ROUTES) or (route.startswith("run/") and route != "run/predict"):
+            await _json(send, 404, {"message": "no such route of the web interface",
+                                    "detail": "no such route of the web interface"})
+            return
+        if route == "upload" and scope["method"] == "POST" and self.api_key is not None:
+            authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+            if not key_matches(authorization, self.api_key):
+                await _send(send, 401, UI_KEY_NEEDED.encode(), b"text/plain; charset=utf-8",  # shown as it is
+                            [(b"www-authenticate", b"Bearer")])
+                return
+        if route in ("queue/join", "run/predict") and scope["method"] == "POST":
+            try:
+                body = await _read_body(receive, self.max_body)
+            except BodyTooLarge:
+                await _too_large(send, self.max_body // (1024 * 1024), upload=False)
+                return
+            problem = self._event_problem(body)
+            if problem:
+                await _json(send, 422, {"message": problem, "detail": problem})
+                return
+            receive = _replay(body, receive)
+        if route == "queue/data":  # Gradio fails with a traceback mid-stream for a session with nothing waiting
+            session = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))).get("session_hash", "")
+            if not self.interface().has_session(session):
+                await _json(send, 404, {"message": "no events of this session are waiting",
+                                        "detail": "no events of this session are waiting"})
+                return
+        await self.app(scope, receive, send)
+
+    def _event_problem(self, body: bytes) -> str | None:
+        try:
+            event = json.loads(body)
+        except (ValueError, RecursionError):
+            return "the event is not JSON"
+        index = event.get("fn_index") if isinstance(event, dict) else None
+        interface = self.interface()
+        if type(index) is not int or index not in interface.inputs:
+            return "no such event of the web interface"
+        data, inputs = event.get("data"), interface.inputs[index]
+        if not isinstance(data, list) or len(data) != len(inputs):
+            return f"the event's data must be a list of {len(inputs)} values"
+        if _LONE_SURROGATE.search(json.dumps(data, ensure_ascii=False)):
+            return "the event's text contains an invalid character (a lone UTF-16 surrogate); send valid UTF-8"
+        for number, (rule, value) in enumerate(zip(inputs, data), start=1):
+            problem = _input_problem(rule, value, interface.upload_folder)
+            if problem:
+                return f"value {number} of the event: {problem}"
+        return None
+
+
+def _input_problem(rule: Input, value, upload_folder: str) -> str | None:
+    allowed = rule.choices() if rule.choices else None
+    if rule.kind == "files":
+        if value is None:
+            return None
+        paths = [item.get("path") if isinstance(item, dict) else None for item in value] \
+            if isinstance(value, list) else [None]
+        inside = all(isinstance(p, str) and os.path.realpath(p).startswith(upload_folder + os.sep) for p in paths)
+        return None if inside else "only files uploaded through the web interface can be indexed"
+    if isinstance(value, dict) and ("path" in value or "url" in value):
+        return "this event of the web interface takes no files"
+    valid = {
+        "state": value is None,
+        "text": isinstance(value, str),
+        "index": type(value) is int,
+        "choice": value is None or isinstance(value, str) and (allowed is None or value in allowed),
+        "choices": isinstance(value, list) and all(isinstance(v, str) for v in value)
+        and (allowed is None or set(value) <= allowed),
+    }[rule.kind]
+    return None if valid else f"not a valid {rule.kind}"
+
+
+async def _read_body(receive, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            raise BodyTooLarge
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive):
+    """A receive that hands the already-read body on, then waits as the original would."""
+    sent = False
+
+    async def replayed():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+class CrossSiteGuard:
+    """A change (POST, PUT, PATCH, DELETE) sent by a page of another site is refused: a form post
+    is a 'simple' request that CORS does not stop, and without a key nothing else would. Requests
+    without an Origin header (curl, servers, the OpenAI clients) are not browsers' and pass."""
+
+    def __init__(self, app, allowed_origins: list[str]) -> None:
+        self.app = app
+        self.allowed = set(allowed_origins)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            headers = dict(scope.get("headers") or [])
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            host = headers.get(b"host", b"").decode("latin-1")
+            if origin and origin != "null" and origin.split("://", 1)[-1] != host and origin not in self.allowed:
+                message = f"a change sent from another site ({origin}) is refused; allow it in FOUASSIST_CORS_ORIGINS"
+                await _json(send, 403, {"message": message, "detail": message})
+                return
+            if origin == "null":
+                message = "a change sent from an opaque origin (a sandboxed page or a file) is refused"
+                await _json(send, 403, {"message": message, "detail": message})
+                return
         await self.app(scope, receive, send)
 
 
@@ -179,9 +386,13 @@ async def _too_many(send, limit, retry_after: int) -> None:
 
 
 async def _json(send, status: int, content: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps(content).encode()
+    await _send(send, status, json.dumps(content).encode(), b"application/json", headers)
+
+
+async def _send(send, status: int, body: bytes, media_type: bytes,
+                headers: list[tuple[bytes, bytes]] | None = None) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                "headers": [(b"content-type", media_type), (b"content-length", str(len(body)).encode()),
                             *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 

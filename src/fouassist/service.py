@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from fouassist.ingestion import ChunkSettings, IngestReport, Ingestor
 from fouassist.jobs import Job, JobQueue
 from fouassist.progress import progress_bar
 from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_glossary
+from fouassist.schemas import MAX_QUESTION_CHARS
 from fouassist.store import DocumentRecord, IndexLayoutError, IndexStore, SearchFilters, legacy_index
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,25 @@ class NotFound(Exception):
 
 class Busy(Exception):
     """Another writer holds the index."""
+
+
+class QuestionTooLong(ValueError):
+    """A question or an earlier question of its conversation is over the question limit."""
+
+
+def bounded_conversation(question: str, history: list[dict[str, str]], max_messages: int
+                         ) -> tuple[str, list[dict[str, str]]]:
+    """The question and at most `max_messages` earlier messages, each within the question limit as
+    the tokenizer will see it (after NFKC, which expands some characters 18-fold). Every door
+    (API, chat completions, web interface) reaches the analyser through here."""
+    kept = [m for m in history if m.get("role") in ("user", "assistant")][-max_messages:] if max_messages else []
+    for name, text in [("question", question), *(("earlier question", m.get("content", "")) for m in kept
+                                                  if m.get("role") == "user")]:
+        length = len(unicodedata.normalize("NFKC", text))
+        if length > MAX_QUESTION_CHARS:
+            raise QuestionTooLong(f"the {name} has {length} characters once normalised (NFKC); "
+                                  f"the limit is {MAX_QUESTION_CHARS}: shorten it")
+    return question, kept
 
 
 class _WriteLock:
@@ -395,8 +416,9 @@ class Service:
 
     def signals(self, question: str, history: list[dict[str, str]] | None = None, search: str = "hybrid") -> Signals:
         """What the answerability model sees of a question (for training it)."""
+        question, history = bounded_conversation(question, history or [], self.settings.max_history_messages)
         language = self.analyzer.detect_language(question)
-        query = self.retriever.resolve_follow_up(question, history or [])
+        query = self.retriever.resolve_follow_up(question, history)
         retrieval = self.retriever.search(query, self.settings.top_k, None, language, search)
         signals, _, _ = self.composer.assess(question, retrieval)
         return signals
@@ -406,14 +428,21 @@ class Service:
                    search: str = "hybrid") -> Iterator[str | Answer]:
         """The answer as pieces of text as they become ready, then the complete Answer (with its
         citations) last. `mode` is extractive (quotes) or generative (a language model writes,
-        its citations verified; extractive when no model is configured, with the reason)."""
-        history = history or []
+        its citations verified; extractive when no model is configured, with the reason).
+        A question over the limit raises QuestionTooLong here, before anything streams."""
+        question, history = bounded_conversation(question, history or [], self.settings.max_history_messages)
+        return self._answer_events(question, top_k, filters, history, mode, search)
+
+    def _answer_events(self, question: str, top_k: int | None, filters: SearchFilters | None,
+                       history: list[dict[str, str]], mode: str, search: str) -> Iterator[str | Answer]:
         earlier = [m["content"] for m in history if m.get("role") == "user"]
         fallback = self.analyzer.detect_language(earlier[-1]) if earlier else "sv"
         language = self.analyzer.detect_language(question, default=fallback)
         generator = self.generator if mode == "generative" else None
         query = (generator.rewrite(question, history, language) if generator and earlier else None) \
             or self.retriever.resolve_follow_up(question, history)
+        if len(query) > MAX_QUESTION_CHARS:  # a follow-up adds the subject's words: the result has the limit too
+            query = query[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0]
         retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, language, search)
 
         def extractive() -> Answer:
