@@ -310,18 +310,21 @@ def _component(blocks, elem_id: str) -> dict:
 
 
 def test_interface_offers_generative_answers_when_a_model_is_configured(standin_server, corpus_service, tmp_path):
+    from fouassist.middleware import ClientLimiter
     from fouassist_ui.app import Interface, build, new_session
 
-    assert _component(build(corpus_service), "answer-mode")["visible"] is False
+    no_limits = ClientLimiter({})
+    assert _component(build(corpus_service, no_limits), "answer-mode")["visible"] is False
     service = Service(make_settings(tmp_path / "data", llm_base_url=standin_server.url, llm_model="stand-in"))
     try:
         service.ingest_paths([CORPUS])
-        radio = _component(build(service), "answer-mode")
+        radio = _component(build(service, no_limits), "answer-mode")
         assert radio["visible"] is True and radio["value"] == "extractive"
         assert [choice[1] for choice in radio["choices"]] == ["extractive", "generative"]
         standin_server.model.script = "invented"
-        chat = [{"role": "user", "content": QUESTION}]
-        steps = list(Interface(service).answer(chat, new_session(), "Svenska", [], [], "generative"))
+        interface = Interface(service, no_limits)
+        _, _, session = interface.add_question(QUESTION, new_session(), "Svenska")
+        steps = list(interface.answer(session, "Svenska", [], [], "generative"))
     finally:
         service.close()
     final_chat, sources, session = steps[-1]

@@ -256,3 +256,48 @@ def test_every_event_takes_hostile_data_without_reading_a_file_or_stalling(door)
     assert slowest < 3, slowest
     log = door.log_path.read_text(encoding="utf-8")
     assert "Traceback" not in log and "Unhandled error" not in log
+
+
+# -- when reads need the key, every door of the interface does -------------------------------------------------
+
+def test_when_reads_need_the_key_the_interface_needs_a_login(tmp_path):
+    from test_ui import CHROMIUM, ARGS
+    from playwright.sync_api import sync_playwright
+
+    server = Server(tmp_path / "data", env={"FOUASSIST_API_KEY": KEY, "FOUASSIST_READ_REQUIRES_KEY": "true",
+                                            "FOUASSIST_RATE_LIMIT_LOGIN": "3/minute"})
+    try:
+        answer = {"data": [None, "Svenska", [], [], "extractive"], "fn_index": 3, "session_hash": "x"}
+        relabel = {"data": ["Norsk", None], "fn_index": 0, "session_hash": "x"}
+        for method, route, body in [("GET", "/ui/config", None), ("POST", "/ui/gradio_api/queue/join", answer),
+                                    ("POST", "/ui/gradio_api/run/predict", relabel)]:
+            response = httpx.request(method, f"{server.url}{route}", json=body)
+            assert response.status_code == 401, (route, response.status_code, response.text[:200])
+        refused = httpx.post(f"{server.url}/ui/gradio_api/upload", files={"files": ("a.txt", b"x")}, headers=AUTH)
+        assert refused.status_code == 401  # the key alone is not a login
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_context(locale="sv-SE").new_page()
+            page.goto(f"{server.url}/ui")
+            page.wait_for_selector("input[type=password]")
+            assert "Ange API-nyckeln som lösenord" in page.locator("body").inner_text()
+            page.fill("input[type=text]", "vem som helst")
+            page.fill("input[type=password]", "fel nyckel")
+            page.keyboard.press("Enter")
+            page.wait_for_timeout(1500)
+            assert page.locator("#msg textarea").count() == 0
+            page.fill("input[type=text]", "vem som helst")
+            page.fill("input[type=password]", KEY)
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#msg textarea", timeout=30_000)
+            page.fill("#msg textarea", "Vad säger strategin om forskningstid?")
+            page.keyboard.press("Enter")
+            page.wait_for_function("() => document.querySelectorAll('#chatbot [data-testid=bot]').length > 0 "
+                                   "&& !document.querySelector('#msg textarea').disabled", timeout=60_000)
+            assert "forskning" in page.locator("#chatbot [data-testid=bot]").last.inner_text().lower()
+            browser.close()
+        attempts = [httpx.post(f"{server.url}/ui/login", data={"username": "x", "password": f"gissning{n}"}).status_code
+                    for n in range(3)]
+        assert attempts[1:] == [429, 429]  # two logins in the browser and one guess make the three a minute
+    finally:
+        server.stop()

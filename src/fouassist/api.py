@@ -165,12 +165,13 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
                        allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
     app.state.limiter = limiter = ClientLimiter({
         "ask": settings.rate_limit_ask, "feedback": settings.rate_limit_feedback,
-        "upload": settings.rate_limit_upload, "ui": settings.rate_limit_ui_events,
+        "upload": settings.rate_limit_upload, "ui": settings.rate_limit_ui_events, "login": settings.rate_limit_login,
     })
     app.add_middleware(RateLimitMiddleware, limiter=limiter, routes=[
         (ASK_PATHS, ("POST",), "ask"),
         (("/v1/feedback",), ("POST",), "feedback"),
         (UPLOAD_PATHS, ("POST",), "upload"),
+        (("/ui/login",), ("POST",), "login"),  # the interface's login, when reads need the key
         ((UI_API,), ("POST",), "ui"),  # each event of the interface; its questions and feedback count as above too
     ])
     api_key = settings.api_key.get_secret_value() if settings.api_key else None

@@ -139,6 +139,8 @@ class Settings(BaseSettings):
                                    "empty: no limit.")
     rate_limit_ui_events: str = Field("600/minute", description="Per client: events of the web interface "
                                       "(any click or key that reaches the server); empty: no limit.")
+    rate_limit_login: str = Field("10/minute", description="Per client: attempts to log in to the web interface "
+                                  "(when reads need the key); empty: no limit.")
     max_history_messages: int = Field(10, ge=0, le=100, description="Earlier messages of a conversation "
                                       "carried into a follow-up question (the most recent ones).")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Addresses of "
