@@ -19,6 +19,10 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before any Blocks exist
 
 import gradio as gr  # noqa: E402
+# Gradio switches matplotlib's backend around every event, and the first switch imports pyplot
+# (about a second) on the event loop, where /health would wait for it: import it here, with Gradio,
+# in the background.
+import matplotlib.pyplot  # noqa: E402, F401
 from gradio import utils as gr_utils  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
