@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from conftest import CORPUS, MANIFEST, ROOT, Server, make_settings
+from hostile import docx_with_body
 from fouassist.answer import neutral
 from fouassist.feedback import Feedback, FeedbackStore
 from fouassist.service import Service
@@ -111,21 +112,6 @@ def test_long_tokens_and_history_under_load_leave_the_server_responsive(server):
 
 
 # -- 2. uploads that expand ---------------------------------------------------------------------------
-
-def docx_with_body(body: bytes) -> bytes:
-    """A Word document whose document.xml is `body` (compressed: a small file can hold a lot)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.'
-                         'org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="'
-                         'application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
-        archive.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
-                         'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
-                         'officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>'
-                         '</Relationships>')
-        archive.writestr("word/document.xml", body)
-    return buffer.getvalue()
-
 
 def test_a_docx_that_expands_too_far_is_refused_before_parsing(guarded):
     bomb = docx_with_body(b'<?xml version="1.0"?><w:document xmlns:w="x"><w:body><w:p><w:r><w:t>'

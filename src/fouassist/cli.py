@@ -239,12 +239,14 @@ def feedback_export(
     if format not in ("jsonl", "csv"):
         fail(f"unknown format {format!r}; choose jsonl or csv")
     store = FeedbackStore(_settings().feedback_path)
-    exported = store.export(format)  # type: ignore[arg-type]
+    pieces = store.stream(format)  # type: ignore[arg-type]
     if out is None:
-        typer.echo(exported, nl=False)
-    else:
-        out.write_text(exported, encoding="utf-8")
-        typer.echo(f"Wrote {len(store.entries())} entries to {out}", err=True)
+        for piece in pieces:
+            typer.echo(piece, nl=False)
+        return
+    with out.open("w", encoding="utf-8") as file:
+        file.writelines(pieces)
+    typer.echo(f"Wrote {sum(1 for _ in store.entries())} entries to {out}", err=True)
 
 
 @app.command("eval")
