@@ -166,14 +166,13 @@ def test_an_identical_upload_is_found_unchanged_without_being_read_again(tmp_pat
         assert finished_job(first.url, "plan.txt")["outcome"] == "added"
     finally:
         first.stop()
-    # Reading anything now takes longer than the reader is given: only an upload that is not read succeeds.
-    second = Server(data_dir, env={**QUIET, "FOUASSIST_PARSE_BASE_S": "0.001", "FOUASSIST_PARSE_S_PER_MB": "0.001"},
-                    wait_for_ui=False)
+    # The document is now over the limit: only an upload that is not read again can succeed.
+    second = Server(data_dir, env={**QUIET, "FOUASSIST_MAX_DOCUMENT_CHARS": "1000"}, wait_for_ui=False)
     try:
         again = post(second.url, "plan.txt", document)
         assert again.status_code == 200 and again.json()["outcome"] == "unchanged", again.text
         changed = upload(second.url, "plan.txt", document + "En rad till.\n".encode())
-        assert refused(changed, "too_slow", "took longer than"), changed
+        assert refused(changed, "too_large", "more than 1,000 characters"), changed
     finally:
         second.stop()
 

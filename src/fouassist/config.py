@@ -143,9 +143,12 @@ class Settings(BaseSettings):
     max_chars_per_byte: int = Field(20, ge=1, description="Most characters of text per byte of the file (a small "
                                     "file that yields much text is damaged or crafted).")
     max_unpacked_ratio: int = Field(100, ge=2, description="Most times its own size a DOCX may unpack to.")
-    parse_base_s: float = Field(2.0, gt=0, le=600, description="Time to read one document, beside parse_s_per_mb.")
-    parse_s_per_mb: float = Field(5.0, gt=0, le=600, description="Time to read one document, per MB of the file; "
-                                  "past base + per MB the reader is stopped and the job fails (too_slow).")
+    parse_base_s: float = Field(2.0, gt=0, le=600, description="Processor time to read one document, beside "
+                                "parse_s_per_mb.")
+    parse_s_per_mb: float = Field(5.0, gt=0, le=600, description="Processor time to read one document, per MB of "
+                                  "the file; past base + per MB the reader is stopped and the job fails (too_slow).")
+    parse_wall_factor: float = Field(4.0, ge=1, le=100, description="Wall-clock time to read one document, as a "
+                                     "multiple of its processor time (a busy machine reads slower).")
     parse_memory_mb: int = Field(300, ge=50, description="Memory the reader of one document may take (its address "
                                  "space beyond its start); past it the job fails (too_large).")
     max_queued_upload_mb: int = Field(100, ge=1, description="Uploads waiting to be indexed, in MB; beyond it an "

@@ -21,13 +21,14 @@ _ANALYZER.detect_language("Vad säger strategin? Hva sier planen? Kva seier plan
 
 
 def read(sender: Connection, name: str, data: bytes, manifest: dict[str, ManifestEntry] | None, title: str | None,
-         limits: ReadLimits, memory_mb: int) -> None:
-    """Read one document with `memory_mb` more address space than the process has now, and send
-    back ("document", Document), ("error", (source, reason, code)), ("memory", None) or ("crash", trace)."""
+         limits: ReadLimits, memory_mb: int, cpu_s: int) -> None:
+    """Read one document with `memory_mb` more address space than the process has now and `cpu_s`
+    seconds of processor time (then SIGXCPU ends it), and send back ("document", Document), ("error", (source, reason, code)), ("memory", None) or ("crash", trace)."""
     with open("/proc/self/statm") as statm:
         address_space = int(statm.read().split()[0]) * resource.getpagesize()
     cap = address_space + memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
     try:
         sender.send(("document", read_document(name, data, _ANALYZER, manifest, title, limits)))
     except DocumentError as error:

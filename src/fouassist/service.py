@@ -135,7 +135,8 @@ class Service:
             settings.max_document_chars, settings.max_expanded_mb, settings.max_pages, settings.max_page_chars,
             settings.max_html_nodes, settings.max_html_depth, settings.max_docx_paragraphs,
             settings.max_docx_elements, settings.max_chars_per_byte, settings.max_unpacked_ratio)
-        self.parse_budget = ParseBudget(settings.parse_base_s, settings.parse_s_per_mb, settings.parse_memory_mb)
+        self.parse_budget = ParseBudget(settings.parse_base_s, settings.parse_s_per_mb, settings.parse_wall_factor,
+                                        settings.parse_memory_mb)
         self.jobs = JobQueue(explain=_job_failure, max_queued_bytes=settings.max_queued_upload_mb * 1024 * 1024)
         self._write_lock = _WriteLock(settings.data_dir / "write.lock", settings.write_wait_s)
         try:
