@@ -156,6 +156,12 @@ def test_a_long_upload_is_a_job_and_a_delete_meanwhile_is_refused_at_once(guarde
     listed = httpx.get(f"{guarded.url}/v1/jobs", headers=AUTH).json()["jobs"]
     assert listed[0]["id"] == job["id"] and listed[0]["name"] == "lang-plan.txt"
     victim = next(d for d in httpx.get(f"{guarded.url}/v1/documents", headers=AUTH).json()["documents"])
+    # The job reads the document first (in its reader process, holding nothing), then chunks and
+    # writes it holding the index. A delete of no document shows when it holds it: 409, not 404.
+    reading_until = time.monotonic() + 120
+    while httpx.delete(f"{guarded.url}/v1/documents/0000000000000000", headers=AUTH, timeout=30).status_code == 404:
+        assert time.monotonic() < reading_until, "the job did not take the index within 120 s"
+        time.sleep(0.1)
     started = time.perf_counter()
     refused = httpx.delete(f"{guarded.url}/v1/documents/{victim['id']}", headers=AUTH, timeout=30)
     assert refused.status_code == 409 and int(refused.headers["retry-after"]) >= 1, refused.text
