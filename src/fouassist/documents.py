@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fouassist.analysis import Analyzer
+from fouassist.config import Settings
 from fouassist.cleaning import Block, clean_pages
 
 SUPPORTED_SUFFIXES = {".pdf": "pdf", ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
@@ -32,23 +33,26 @@ _MIN_CHARS_PER_PAGE = 25  # below this a PDF page has no real text layer
 _CONTROL_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f-\x9f]")
 
 
+_SETTINGS = Settings.model_construct()  # the defaults, without reading the environment
+
+
 @dataclass(frozen=True)
 class ReadLimits:
     """How much work one document may cost, counted while it is extracted: its text (per page and
     in all), its pages, the elements and nesting of HTML, the paragraphs and XML elements of DOCX,
     and what a DOCX or HTML file may expand to (a small ZIP can hold gigabytes of XML).
-    The defaults are those of config.Settings (the service passes its settings)."""
+    The defaults are the settings' defaults (the service passes its settings)."""
 
-    max_chars: int = 3_000_000
-    max_expanded_mb: int = 100
-    max_pages: int = 2000
-    max_page_chars: int = 100_000
-    max_html_nodes: int = 200_000
-    max_html_depth: int = 200
-    max_docx_paragraphs: int = 50_000
-    max_docx_elements: int = 1_000_000
-    max_chars_per_byte: int = 20
-    max_unpacked_ratio: int = 100
+    max_chars: int = _SETTINGS.max_document_chars
+    max_expanded_mb: int = _SETTINGS.max_expanded_mb
+    max_pages: int = _SETTINGS.max_pages
+    max_page_chars: int = _SETTINGS.max_page_chars
+    max_html_nodes: int = _SETTINGS.max_html_nodes
+    max_html_depth: int = _SETTINGS.max_html_depth
+    max_docx_paragraphs: int = _SETTINGS.max_docx_paragraphs
+    max_docx_elements: int = _SETTINGS.max_docx_elements
+    max_chars_per_byte: int = _SETTINGS.max_chars_per_byte
+    max_unpacked_ratio: int = _SETTINGS.max_unpacked_ratio
     file_bytes: int | None = None  # the size of the file being read, once known
 
     def sized(self, file_bytes: int) -> ReadLimits:
