@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from conftest import CORPUS, MANIFEST, ROOT, Server, make_settings
+from hostile import docx_with_body
 from fouassist.answer import neutral
 from fouassist.feedback import Feedback, FeedbackStore
 from fouassist.service import Service
@@ -112,21 +113,6 @@ def test_long_tokens_and_history_under_load_leave_the_server_responsive(server):
 
 # -- 2. uploads that expand ---------------------------------------------------------------------------
 
-def docx_with_body(body: bytes) -> bytes:
-    """A Word document whose document.xml is `body` (compressed: a small file can hold a lot)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.'
-                         'org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="'
-                         'application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
-        archive.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
-                         'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
-                         'officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>'
-                         '</Relationships>')
-        archive.writestr("word/document.xml", body)
-    return buffer.getvalue()
-
-
 def test_a_docx_that_expands_too_far_is_refused_before_parsing(guarded):
     bomb = docx_with_body(b'<?xml version="1.0"?><w:document xmlns:w="x"><w:body><w:p><w:r><w:t>'
                           + b"a" * (150 * 1024 * 1024) + b"</w:t></w:r></w:p></w:body></w:document>")
@@ -170,6 +156,12 @@ def test_a_long_upload_is_a_job_and_a_delete_meanwhile_is_refused_at_once(guarde
     listed = httpx.get(f"{guarded.url}/v1/jobs", headers=AUTH).json()["jobs"]
     assert listed[0]["id"] == job["id"] and listed[0]["name"] == "lang-plan.txt"
     victim = next(d for d in httpx.get(f"{guarded.url}/v1/documents", headers=AUTH).json()["documents"])
+    # The job reads the document first (in its reader process, holding nothing), then chunks and
+    # writes it holding the index. A delete of no document shows when it holds it: 409, not 404.
+    reading_until = time.monotonic() + 120
+    while httpx.delete(f"{guarded.url}/v1/documents/0000000000000000", headers=AUTH, timeout=30).status_code == 404:
+        assert time.monotonic() < reading_until, "the job did not take the index within 120 s"
+        time.sleep(0.1)
     started = time.perf_counter()
     refused = httpx.delete(f"{guarded.url}/v1/documents/{victim['id']}", headers=AUTH, timeout=30)
     assert refused.status_code == 409 and int(refused.headers["retry-after"]) >= 1, refused.text

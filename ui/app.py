@@ -29,6 +29,7 @@ from fastapi import FastAPI  # noqa: E402
 from fouassist.answer import Answer  # noqa: E402
 from fouassist.feedback import Feedback  # noqa: E402
 from fouassist.schemas import MAX_QUESTION_CHARS  # noqa: E402
+from fouassist.jobs import QueueFull  # noqa: E402
 from fouassist.middleware import ClientLimiter, Input, InterfaceEvents  # noqa: E402
 from fouassist.service import Busy, NotFound, QuestionTooLong, Service  # noqa: E402
 from fouassist.store import SearchFilters  # noqa: E402
@@ -219,6 +220,8 @@ class Interface:
                     messages.append(words["failed"].format(name=literal(name), reason=reason("too_large")))
                     continue
                 jobs.append(self.service.submit_upload(name, Path(path).read_bytes()))
+            except QueueFull:
+                messages.append(words["failed"].format(name=literal(name), reason=reason("queue_full")))
             finally:
                 Path(path).unlink(missing_ok=True)
         while not all(job.wait(0) for job in jobs):

@@ -177,6 +177,9 @@ FILE_ERRORS: dict[str, dict[str, str]] = {
         "no_text": "filen innehåller ingen läsbar text",
         "too_large": "filen är för stor (högst {limit} MB per fil och {chars} tecken text); dela upp den",
         "busy": "en annan ändring av dokumenten pågår; försök igen om en stund",
+        "too_slow": "filen tar för lång tid att läsa (den är byggd så att läsningen aldrig tar slut?); "
+                    "spara den på nytt eller dela upp den",
+        "queue_full": "många filer väntar redan på att indexeras; försök igen när de är klara",
         "internal": "ett internt fel uppstod; försök igen eller kontakta en administratör",
         "unreadable": "filen kan inte läsas",
     },
@@ -192,6 +195,9 @@ FILE_ERRORS: dict[str, dict[str, str]] = {
         "no_text": "filen inneholder ingen lesbar tekst",
         "too_large": "filen er for stor (høyst {limit} MB per fil og {chars} tegn tekst); del den opp",
         "busy": "en annen endring av dokumentene pågår; prøv igjen om litt",
+        "too_slow": "filen tar for lang tid å lese (er den bygd slik at lesingen aldri tar slutt?); "
+                    "lagre den på nytt eller del den opp",
+        "queue_full": "mange filer venter allerede på å bli indeksert; prøv igjen når de er ferdige",
         "internal": "det oppsto en intern feil; prøv igjen eller kontakt en administrator",
         "unreadable": "filen kan ikke leses",
     },

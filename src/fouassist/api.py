@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from fouassist import __version__
 from fouassist.answer import Answer
 from fouassist.feedback import Feedback
-from fouassist.jobs import Job
+from fouassist.jobs import Job, QueueFull
 from fouassist.middleware import (
     NO_INTERFACE, UI_API, BodyLimitMiddleware, ClientLimiter, CrossSiteGuard, Metrics, RateLimitMiddleware,
     RequestMiddleware, WebInterfaceGate, key_matches,
@@ -81,7 +81,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {401: "the API key is missing or wrong", 404: "no such document", 409: "another change is under way; "
             "try again after Retry-After seconds", 413: "the body or the document is too large",
             415: "the file type is not supported", 422: "the request is not valid; the message says why",
-            429: "too many requests from this client; try again after Retry-After seconds"}
+            429: "too many requests from this client, or the upload queue is full; try again after Retry-After "
+                 "seconds"}
     return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
 
 
@@ -207,6 +208,11 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     @app.exception_handler(QuestionTooLong)
     async def _too_long(request: Request, error: QuestionTooLong) -> JSONResponse:
         return JSONResponse(status_code=422, content={"message": str(error), "detail": str(error)})
+
+    @app.exception_handler(QueueFull)
+    async def _queue_full(request: Request, error: QueueFull) -> JSONResponse:
+        return JSONResponse(status_code=429, content={"message": str(error), "detail": str(error)},
+                            headers={"Retry-After": str(max(1, round(settings.parse_base_s)))})
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, error: NotFound) -> JSONResponse:
@@ -346,10 +352,10 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     @app.get("/v1/feedback", tags=["feedback"], dependencies=WRITE,
              responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}, **errors(401, 422)})
     def export_feedback(service: ServiceDep,
-                        format: Annotated[str, Query(pattern="^(jsonl|csv)$")] = "jsonl") -> PlainTextResponse:
-        """All feedback, as JSON lines or CSV (needs the API key when one is configured)."""
+                        format: Annotated[str, Query(pattern="^(jsonl|csv)$")] = "jsonl") -> StreamingResponse:
+        """All feedback, as JSON lines or CSV (needs the API key when one is configured), streamed."""
         media = "application/x-ndjson" if format == "jsonl" else "text/csv"
-        return PlainTextResponse(service.feedback.export(format), media_type=f"{media}; charset=utf-8")
+        return StreamingResponse(service.feedback.stream(format), media_type=f"{media}; charset=utf-8")
 
     # -- OpenAI-compatible chat ---------------------------------------------------------------------
     @app.get("/v1/models", tags=["openai"], dependencies=READ, responses=errors(401))

@@ -30,7 +30,8 @@ _BULLETS = "•▪◦●·‣⁃■□◆◇➢➤✓✔"
 _BULLET_RE = re.compile(rf"^(?:[{_BULLETS}]|[-*](?=\s))\s*")
 _NUMBERED_HEADING_RE = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})(\.?)\s+(?=[A-ZÅÄÖÆØÉÜ])(\S.*)$")
 _MD_HEADING_RE = re.compile(r"^#{1,6}\s+(\S.*)$")
-_MD_LINK_RE = re.compile(r"\[([^\]\n]+)\]\((?:#|[a-z]+://[^)\s]*|/[^)\s]*)\)")
+# Neither part may hold a bracket: each "[" then starts a scan that ends at the next one (linear time).
+_MD_LINK_RE = re.compile(r"\[([^\[\]\n]+)\]\((?:#|[a-z]+://[^()\[\]\s]*|/[^()\[\]\s]*)\)")
 _TERMINAL = (".", "!", "?", ":", ";", "…")
 _SPACES_RE = re.compile(r"[ \u00a0\u2000-\u200a\u202f\u205f\u3000\t]+")
 _INVISIBLE_RE = re.compile(r"[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
@@ -101,27 +102,43 @@ def _known(word: str) -> bool:
     return any(wordfreq.zipf_frequency(word, lang) > 1.0 for lang in ("sv", "nb"))
 
 
+def warm_word_lists() -> None:
+    """Load the word lists `_known` reads (a process that forks readers loads them once)."""
+    for lang in ("sv", "nb"):
+        wordfreq.zipf_frequency("och", lang)
+
+
+_JOIN_TAIL = MAX_WORD_CHARS + 2  # what joining looks at: the last word of the left line and its hyphens
+
+
 def join_hyphenated(left: str, right: str) -> str:
     """Join two wrapped lines, undoing hyphenation only where it split one word.
 
     "utbild-" + "ning" -> "utbildning"; "hälso-" + "och" -> "hälso- och";
     "grund-" + ", specialist-" -> "grund-, specialist-"; "ALF-" + "medel" -> "ALF-medel".
     """
-    if not left.endswith("-") or left.endswith(" -"):
-        return f"{left} {right}"
+    drop, added = _joint(left[-_JOIN_TAIL:], right)
+    return left[:len(left) - drop] + added
+
+
+def _joint(tail: str, right: str) -> tuple[int, str]:
+    """How to join `right` to a line ending in `tail`: (characters to drop from the line, text to
+    add). It reads only the tail, so that a paragraph of many lines is joined in linear time."""
+    if not tail.endswith("-") or tail.endswith(" -"):
+        return 0, f" {right}"
     first = re.match(r"[^\W\d_]+", right)
     if right[:1] in ",;:)" or first is None:
-        return left + right
+        return 0, right
     if first.group(0).lower() in _SUSPENSION_WORDS:
-        return f"{left} {right}"
-    head = re.search(r"([^\W\d_]+)-$", left)
+        return 0, f" {right}"
+    head = re.search(r"([^\W\d_]+)-$", tail)
     if head is None:
-        return left + right
+        return 0, right
     prefix, suffix = head.group(1), first.group(0)
-    compound_prefix = left[: -len(prefix) - 1].endswith("-")  # "life-science-" keeps its hyphen
+    compound_prefix = tail[: -len(prefix) - 1].endswith("-")  # "life-science-" keeps its hyphen
     if not compound_prefix and not prefix.isupper() and _is_word(prefix + suffix):
-        return left[:-1] + right
-    return left + right
+        return 1, right
+    return 0, right
 
 
 def _bullet(text: str) -> str | None:
@@ -211,13 +228,33 @@ class _Builder:
         self.blocks: list[Block] = []
         self.numbers = _HeadingNumbers()
         self.open: Block | None = None  # block that a continuation line may extend
+        # The open block's text as pieces (joined once, when the block closes), its length and
+        # its last characters: a paragraph of many lines costs linear time.
+        self.parts: list[str] = []
+        self.length = 0
+        self.tail = ""
         self.heading_lines = 0
         self.in_list = False
 
     def emit(self, block: Block) -> None:
+        self.finish()
         self.blocks.append(block)
         self.open = block
+        self.parts, self.length, self.tail = [block.text], len(block.text), block.text[-_JOIN_TAIL:]
         self.heading_lines = 1 if block.kind == "heading" else 0
+
+    def finish(self) -> None:
+        """Give the open block its whole text."""
+        if self.open is not None:
+            self.open.text = "".join(self.parts)
+
+    def extend(self, text: str) -> None:
+        drop, added = _joint(self.tail, text)
+        if drop:
+            self.parts[-1] = self.parts[-1][:-drop]
+        self.parts.append(added)
+        self.length += len(added) - drop
+        self.tail = (self.tail[:len(self.tail) - drop] + added)[-_JOIN_TAIL:]
 
     def line(self, line: _Line, previous_blank: bool, block_size: int) -> None:
         text = _BOILERPLATE_RE.sub("", line.text).strip()
@@ -246,7 +283,7 @@ class _Builder:
             return
         open_ = self.open
         if open_ is not None and self._continues(open_, text, line, previous_blank):
-            open_.text = join_hyphenated(open_.text, text)
+            self.extend(text)
             if open_.kind == "heading":
                 self.heading_lines += 1
             return
@@ -257,7 +294,7 @@ class _Builder:
         self.emit(Block("paragraph", text, line.page))
 
     def _after_colon(self) -> bool:
-        return bool(self.blocks) and self.blocks[-1].text.endswith(":")
+        return self.open is not None and self.tail.endswith(":")
 
     def _continues(self, open_: Block, text: str, line: _Line, previous_blank: bool) -> bool:
         if open_.kind == "heading":
@@ -265,18 +302,26 @@ class _Builder:
                 not previous_blank
                 and _is_lower_start(text)
                 and self.heading_lines < 4
-                and len(open_.text) + len(text) <= _MAX_HEADING_CHARS
+                and self.length + len(text) <= _MAX_HEADING_CHARS
             )
-        if open_.text.endswith("-") and not previous_blank:
+        if self.tail.endswith("-") and not previous_blank:
             return True
         if previous_blank:
             # Across a blank line only a plainly unfinished sentence continues (page breaks).
-            return self.wrapped and _is_lower_start(text) and not _ends_sentence(open_.text) and not line.indented
+            return self.wrapped and _is_lower_start(text) and not _ends_sentence(self.tail) and not line.indented
         if open_.kind == "item":
-            return _is_lower_start(text) or not _ends_sentence(open_.text)
+            return _is_lower_start(text) or not _ends_sentence(self.tail)
         if self.wrapped:
             return True
-        return _is_lower_start(text) and not _ends_sentence(open_.text)
+        return _is_lower_start(text) and not _ends_sentence(self.tail)
+
+
+def _block_size(lines: list[_Line], first: int) -> int:
+    """How many lines the block starting at `first` has (up to the next blank line)."""
+    end = first + 1
+    while end < len(lines) and lines[end].text:
+        end += 1
+    return end - first
 
 
 def clean_pages(pages: list[str], paged: bool = False) -> tuple[str, list[Block], list[int]]:
@@ -297,14 +342,11 @@ def clean_pages(pages: list[str], paged: bool = False) -> tuple[str, list[Block]
                 previous_blank = True
                 continue
             if previous_blank:
-                block_size = 1
-                for following in page_lines[index + 1:]:
-                    if not following.text:
-                        break
-                    block_size += 1
+                block_size = _block_size(page_lines, index)
             builder.line(line, previous_blank, block_size)
             previous_blank = False
         # A page break is a blank line: only an unfinished sentence carries over (see _continues).
+    builder.finish()
     blocks: list[Block] = []
     for block in builder.blocks:
         # Web pages often repeat a line (an image caption and the name under it): keep one.

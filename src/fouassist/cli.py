@@ -189,6 +189,7 @@ def serve(
     import uvicorn
 
     from fouassist.api import create_app
+    from fouassist.sandbox import start_readers
 
     settings = _settings()
     service = _service(settings)
@@ -197,6 +198,7 @@ def serve(
             threading.Thread(target=_quietly, args=(service.ensure_default_corpus,), daemon=True).start()
         else:  # first start: the default corpus is there before the first question
             service.ensure_default_corpus(progress=True)
+    threading.Thread(target=start_readers, daemon=True).start()
     extensions = []
     try:
         from fouassist_ui import serve_ui_when_ready
@@ -243,12 +245,14 @@ def feedback_export(
     if format not in ("jsonl", "csv"):
         fail(f"unknown format {format!r}; choose jsonl or csv")
     store = FeedbackStore(_settings().feedback_path)
-    exported = store.export(format)  # type: ignore[arg-type]
+    pieces = store.stream(format)  # type: ignore[arg-type]
     if out is None:
-        typer.echo(exported, nl=False)
-    else:
-        out.write_text(exported, encoding="utf-8")
-        typer.echo(f"Wrote {len(store.entries())} entries to {out}", err=True)
+        for piece in pieces:
+            typer.echo(piece, nl=False)
+        return
+    with out.open("w", encoding="utf-8") as file:
+        file.writelines(pieces)
+    typer.echo(f"Wrote {sum(1 for _ in store.entries())} entries to {out}", err=True)
 
 
 @app.command("eval")

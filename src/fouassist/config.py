@@ -132,6 +132,27 @@ class Settings(BaseSettings):
                                  "a longer one is answered 202 with the job's address.")
     max_document_chars: int = Field(3_000_000, ge=1000, description="Largest document, in characters of text.")
     max_expanded_mb: int = Field(100, ge=1, description="Largest size a DOCX or HTML upload may expand to.")
+    # Reading one document: counted while it is extracted (see documents.ReadLimits), then a reader
+    # process with a deadline and a memory cap (see sandbox.py) for what the counts cannot see.
+    max_pages: int = Field(2000, ge=1, description="Most pages of a PDF.")
+    max_page_chars: int = Field(100_000, ge=1000, description="Most characters of text on one PDF page.")
+    max_html_nodes: int = Field(200_000, ge=100, description="Most elements of an HTML page.")
+    max_html_depth: int = Field(200, ge=10, description="Deepest nesting of HTML elements.")
+    max_docx_paragraphs: int = Field(50_000, ge=100, description="Most paragraphs (empty ones too) of a DOCX.")
+    max_docx_elements: int = Field(1_000_000, ge=1000, description="Most XML elements in all parts of a DOCX.")
+    max_chars_per_byte: int = Field(20, ge=1, description="Most characters of text per byte of the file (a small "
+                                    "file that yields much text is damaged or crafted).")
+    max_unpacked_ratio: int = Field(100, ge=2, description="Most times its own size a DOCX may unpack to.")
+    parse_base_s: float = Field(2.0, gt=0, le=600, description="Processor time to read one document, beside "
+                                "parse_s_per_mb.")
+    parse_s_per_mb: float = Field(5.0, gt=0, le=600, description="Processor time to read one document, per MB of "
+                                  "the file; past base + per MB the reader is stopped and the job fails (too_slow).")
+    parse_wall_factor: float = Field(4.0, ge=1, le=100, description="Wall-clock time to read one document, as a "
+                                     "multiple of its processor time (a busy machine reads slower).")
+    parse_memory_mb: int = Field(300, ge=50, description="Memory the reader of one document may take (its address "
+                                 "space beyond its start); past it the job fails (too_large).")
+    max_queued_upload_mb: int = Field(100, ge=1, description="Uploads waiting to be indexed, in MB; beyond it an "
+                                      "upload is refused (429 with Retry-After).")
     rate_limit_ask: str = Field("300/minute", description="Per client: questions (API, chat, web interface); "
                                 "empty: no limit.")
     rate_limit_feedback: str = Field("30/minute", description="Per client: feedback; empty: no limit.")
@@ -152,6 +173,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @model_validator(mode="after")
+    def _queue_holds_an_upload(self) -> Settings:
+        if self.max_queued_upload_mb < self.max_upload_mb:
+            raise ValueError(f"FOUASSIST_MAX_QUEUED_UPLOAD_MB ({self.max_queued_upload_mb}) is below "
+                             f"FOUASSIST_MAX_UPLOAD_MB ({self.max_upload_mb}): the largest upload could never be "
+                             "queued; raise the first or lower the second")
+        return self
 
     @model_validator(mode="after")
     def _llm_complete(self) -> Settings:

@@ -12,14 +12,18 @@ import io
 import re
 import tomllib
 import zipfile
-from dataclasses import asdict, dataclass, field
+from bisect import bisect_right
+from dataclasses import asdict, dataclass, field, replace
 import datetime as dt
+from functools import cached_property
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fouassist.analysis import Analyzer
+from fouassist.config import Settings
 from fouassist.cleaning import Block, clean_pages
 
 SUPPORTED_SUFFIXES = {".pdf": "pdf", ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
@@ -29,18 +33,46 @@ _MIN_CHARS_PER_PAGE = 25  # below this a PDF page has no real text layer
 _CONTROL_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f-\x9f]")
 
 
+_SETTINGS = Settings.model_construct()  # the defaults, without reading the environment
+
+
 @dataclass(frozen=True)
 class ReadLimits:
-    """How much work one document may cost: its extracted text, and what a DOCX or HTML file
-    may expand to before it is parsed (a small ZIP can hold gigabytes of XML)."""
+    """How much work one document may cost, counted while it is extracted: its text (per page and
+    in all), its pages, the elements and nesting of HTML, the paragraphs and XML elements of DOCX,
+    and what a DOCX or HTML file may expand to (a small ZIP can hold gigabytes of XML).
+    The defaults are the settings' defaults (the service passes its settings)."""
 
-    max_chars: int = 3_000_000
-    max_expanded_mb: int = 100
+    max_chars: int = _SETTINGS.max_document_chars
+    max_expanded_mb: int = _SETTINGS.max_expanded_mb
+    max_pages: int = _SETTINGS.max_pages
+    max_page_chars: int = _SETTINGS.max_page_chars
+    max_html_nodes: int = _SETTINGS.max_html_nodes
+    max_html_depth: int = _SETTINGS.max_html_depth
+    max_docx_paragraphs: int = _SETTINGS.max_docx_paragraphs
+    max_docx_elements: int = _SETTINGS.max_docx_elements
+    max_chars_per_byte: int = _SETTINGS.max_chars_per_byte
+    max_unpacked_ratio: int = _SETTINGS.max_unpacked_ratio
+    file_bytes: int | None = None  # the size of the file being read, once known
 
-    def check_chars(self, name: str, text: str) -> None:
-        if len(text) > self.max_chars:
-            raise DocumentError(name, f"the document has {len(text):,} characters of text; the limit is "
-                                      f"{self.max_chars:,}. Split it into smaller documents", code="too_large")
+    def sized(self, file_bytes: int) -> ReadLimits:
+        return replace(self, file_bytes=file_bytes)
+
+    def check_chars(self, name: str, characters: int) -> None:
+        if characters > self.max_chars:
+            raise DocumentError(name, f"the document has more than {self.max_chars:,} characters of text (the "
+                                      "limit). Split it into smaller documents", code="too_large")
+        # Work grows with the text: text far larger than its file is refused however small the file.
+        if self.file_bytes is not None and characters > self.max_chars_per_byte * self.file_bytes:
+            raise DocumentError(name, f"the file's {self.file_bytes:,} bytes hold more than "
+                                      f"{self.max_chars_per_byte} characters of text per byte (the limit); so much "
+                                      "text from so small a file comes from a damaged or crafted file. Save the "
+                                      "text as a .txt file and upload that", code="too_large")
+
+    def check_count(self, name: str, count: int, limit: int, what: str, advice: str) -> None:
+        if count > limit:
+            raise DocumentError(name, f"the document has more than {limit:,} {what} (the limit). {advice}",
+                                code="too_large")
 
 
 class DocumentError(Exception):
@@ -89,29 +121,30 @@ class Document:
     def page_at(self, offset: int) -> int | None:
         if not self.page_starts:
             return None
-        page = 1
-        for number, start in enumerate(self.page_starts, start=1):
-            if start <= offset:
-                page = number
-        return page
+        return max(1, bisect_right(self.page_starts, offset))
+
+    def _section_index(self, offset: int) -> int:
+        """Index of the last section starting at or before `offset`; -1 before the first."""
+        return bisect_right(self.sections, offset, key=lambda section: section.start) - 1
 
     def section_at(self, offset: int) -> Section | None:
-        found = None
-        for section in self.sections:
-            if section.start <= offset:
-                found = section
-            else:
-                break
-        return found
+        index = self._section_index(offset)
+        return self.sections[index] if index >= 0 else None
 
     def heading_path(self, offset: int) -> list[str]:
         """Labels of the section at `offset` and of the sections it belongs to."""
+        index = self._section_index(offset)
+        return [s.label for s in self._section_paths[index]] if index >= 0 else []
+
+    @cached_property
+    def _section_paths(self) -> list[list[Section]]:
+        """For each section, the sections it belongs to and itself: one pass over the sections."""
+        paths: list[list[Section]] = []
         path: list[Section] = []
         for section in self.sections:
-            if section.start > offset:
-                break
             path = [s for s in path if s.level < section.level] + [section]
-        return [s.label for s in path]
+            paths.append(path)
+        return paths
 
     def record(self) -> dict:
         """Metadata without the text, as listed by the API and the CLI."""
@@ -198,7 +231,7 @@ def decode_text(name: str, data: bytes) -> str:
     return text
 
 
-def _pdf_pages(name: str, data: bytes) -> tuple[list[str], str | None]:
+def _pdf_pages(name: str, data: bytes, limits: ReadLimits) -> tuple[list[str], str | None]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -206,7 +239,8 @@ def _pdf_pages(name: str, data: bytes) -> tuple[list[str], str | None]:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError(name, "the PDF is encrypted with a password; save an unprotected copy and ingest that", code="encrypted")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        limits.check_count(name, len(reader.pages), limits.max_pages, "pages", "Split the PDF into smaller parts")
+        pages = _pdf_texts(name, reader, limits)
         title = (reader.metadata or {}).get("/Title") if reader.metadata else None
     except DocumentError:
         raise
@@ -228,35 +262,165 @@ def _pdf_pages(name: str, data: bytes) -> tuple[list[str], str | None]:
     return pages, str(title).strip() if title else None
 
 
+def _pdf_texts(name: str, reader, limits: ReadLimits) -> list[str]:
+    """The text of each page, counted as it is extracted, as are the bytes of drawing instructions
+    read to extract it. Pages that share their content stream and resources have the same text,
+    which is extracted once."""
+    texts: list[str] = []
+    extracted: dict[tuple, str] = {}
+    characters = content_bytes = 0
+    for page in reader.pages:
+        key = _pdf_content_key(page)
+        text = extracted.get(key) if key else None
+        if text is None:
+            content_bytes += _pdf_content_bytes(page)
+            if content_bytes > limits.max_unpacked_ratio * (limits.file_bytes or 0):
+                raise DocumentError(name, f"the PDF's pages hold more than {limits.max_unpacked_ratio} times its "
+                                          "size in drawing instructions (the limit); such a PDF is damaged or crafted. "
+                                          "Print it to a new PDF, or save its text as a .txt file", code="too_large")
+            text = page.extract_text() or ""
+            if key:
+                extracted[key] = text
+        limits.check_count(name, len(text), limits.max_page_chars, f"characters on page {len(texts) + 1}",
+                           "Check that the PDF holds real text, or split it")
+        characters += len(text)
+        limits.check_chars(name, characters)
+        texts.append(text)
+    return texts
+
+
+def _pdf_content_bytes(page) -> int:
+    contents = page.get("/Contents")
+    streams = contents if isinstance(contents, list) else [contents]
+    return sum(len(stream.get_object().get_data()) for stream in streams if stream is not None)
+
+
+def _pdf_content_key(page) -> tuple | None:
+    """What decides a page's text, as object numbers: its content streams and its resources.
+    None when either is not an indirect object (then it is not shared)."""
+    from pypdf.generic import ArrayObject, IndirectObject
+
+    contents = page.raw_get("/Contents") if "/Contents" in page else None
+    resources = page.raw_get("/Resources") if "/Resources" in page else page.raw_get("/Parent")
+    parts = list(contents) if isinstance(contents, ArrayObject) else [contents]
+    if not all(isinstance(part, IndirectObject) for part in [*parts, resources]):
+        return None
+    return tuple((part.idnum, part.generation) for part in [*parts, resources])
+
+
 def clean_title(title: str) -> str:
     """A title as it may be stored and shown: no control characters or terminal escapes, one line."""
     return " ".join(_CONTROL_RE.sub(" ", title).split())[:500]
 
 
-def _html_text(data: str) -> tuple[str, str | None]:
-    from bs4 import BeautifulSoup
+_HTML_BLOCKS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "td", "th", "pre", "blockquote", "dt", "dd",
+                          "figcaption"})
+_HTML_SKIPPED = frozenset({"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "template"})
+_HTML_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                        "track", "wbr"})
+# A start tag that ends an open element of its group, as browsers end an unclosed <li> or <td>;
+# and those that end an unclosed <p>.
+_HTML_ENDS_SIBLING = {"li": {"li"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"}, "td": {"td", "th"}, "th": {"td", "th"},
+                      "tr": {"tr", "td", "th"}, "option": {"option"}}
+_HTML_ENDS_P = frozenset({"address", "article", "aside", "blockquote", "details", "div", "dl", "fieldset", "figure",
+                          "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "main", "nav", "ol",
+                          "p", "pre", "section", "table", "ul"})
 
-    soup = BeautifulSoup(data, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else None
-    for tag in soup(["script", "style", "nav", "header", "footer", "aside", "noscript", "form", "template"]):
-        tag.decompose()
-    blocks = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "td", "th", "pre", "blockquote", "dt", "dd", "figcaption"]
-    lines: list[str] = []
-    for element in soup.find_all(blocks):
-        if element.find_parent(blocks):
-            continue  # its text is part of the enclosing block
-        text = " ".join(element.get_text(" ", strip=True).split())
+
+class _HtmlText(HTMLParser):
+    """The text of a web page as lines, one per outermost block element (headings as Markdown,
+    list items with a dash), in one pass over the page, without building a tree: the elements,
+    their nesting and the text are counted as they come, against `limits`."""
+
+    def __init__(self, name: str, limits: ReadLimits) -> None:
+        super().__init__(convert_charrefs=True)
+        self.name, self.limits = name, limits
+        self.stack: list[str] = []
+        self.nodes = self.characters = self.skipping = 0
+        self.block_at: int | None = None  # stack depth of the open outermost block element
+        self.block: list[str] = []
+        self.lines: list[str] = []
+        self.loose: list[str] = []  # all text, for a page without block elements
+        self.title: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        self._count_node()
+        if self.stack and (self.stack[-1] in _HTML_ENDS_SIBLING.get(tag, ())
+                           or (self.stack[-1] == "p" and tag in _HTML_ENDS_P)):
+            self._close_to(len(self.stack) - 1)
+        if tag in _HTML_VOID:
+            return
+        self.stack.append(tag)
+        self.limits.check_count(self.name, len(self.stack), self.limits.max_html_depth, "levels of nested HTML "
+                                "elements", "Save the page's text as a .txt file and upload that")
+        self.skipping += tag in _HTML_SKIPPED
+        if tag in _HTML_BLOCKS and self.block_at is None and not self.skipping:
+            self.block_at = len(self.stack) - 1
+        if tag == "title" and self.title is None:
+            self.title = []
+
+    def handle_startendtag(self, tag: str, attrs) -> None:
+        self._count_node()
+
+    def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self.stack) - 1, -1, -1):  # at most max_html_depth steps
+            if self.stack[depth] == tag:
+                self._close_to(depth)
+                return
+
+    def handle_data(self, data: str) -> None:
+        if self.skipping:
+            return
+        self.characters += len(data)
+        self.limits.check_chars(self.name, self.characters)
+        if self.stack and self.stack[-1] == "title" and self.title is not None:
+            self.title.append(data)
+        if self.block_at is not None:
+            self.block.append(data)
+        elif not self.lines:
+            self.loose.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._close_to(0)
+
+    def text(self) -> tuple[str, str | None]:
+        lines = self.lines or ["\n".join(part.strip() for part in self.loose if part.strip())]
+        title = " ".join(" ".join(self.title).split()) if self.title else None
+        return "\n\n".join(lines), title or None
+
+    def _count_node(self) -> None:
+        self.nodes += 1
+        self.limits.check_count(self.name, self.nodes, self.limits.max_html_nodes, "HTML elements",
+                                "Save the page's text as a .txt file and upload that")
+
+    def _close_to(self, depth: int) -> None:
+        """End the elements from `depth` up."""
+        while len(self.stack) > depth:
+            tag = self.stack.pop()
+            self.skipping -= tag in _HTML_SKIPPED
+            if self.block_at == len(self.stack):
+                self._end_block(tag)
+
+    def _end_block(self, tag: str) -> None:
+        text = " ".join(" ".join(self.block).split())
+        self.block_at, self.block = None, []
         if not text:
-            continue
-        if element.name[0] == "h" and element.name[1:].isdigit():
-            lines.append(f"{'#' * int(element.name[1:])} {text}")
-        elif element.name == "li":
-            lines.append(f"- {text}")
+            return
+        if tag[0] == "h" and tag[1:].isdigit():
+            self.lines.append(f"{'#' * int(tag[1:])} {text}")
+        elif tag == "li":
+            self.lines.append(f"- {text}")
         else:
-            lines.append(text)
-    if not lines:
-        lines = [soup.get_text("\n", strip=True)]
-    return "\n\n".join(lines), title
+            self.lines.append(text)
+        self.loose = []
+
+
+def _html_text(name: str, data: str, limits: ReadLimits) -> tuple[str, str | None]:
+    parser = _HtmlText(name, limits)
+    parser.feed(data)
+    parser.close()
+    return parser.text()
 
 
 def _docx_text(name: str, data: bytes, limits: ReadLimits) -> tuple[str, str | None]:
@@ -270,6 +434,11 @@ def _docx_text(name: str, data: bytes, limits: ReadLimits) -> tuple[str, str | N
         raise DocumentError(name, f"the Word document expands to {expanded / 1024 / 1024:,.0f} MB when unpacked; the "
                                   f"limit is {limits.max_expanded_mb} MB. Save it again without embedded objects, "
                                   "or split it", code="too_large")
+    if expanded > limits.max_unpacked_ratio * len(data):
+        raise DocumentError(name, f"the Word document expands to {expanded / len(data):,.0f} times its size when "
+                                  f"unpacked; the limit is {limits.max_unpacked_ratio} times. Save it again as a plain "
+                                  "Word document", code="too_large")
+    _count_docx(name, data, limits)
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as error:  # lxml's XMLSyntaxError is a SyntaxError
@@ -299,12 +468,44 @@ def _docx_text(name: str, data: bytes, limits: ReadLimits) -> tuple[str, str | N
     return "\n\n".join(lines), title
 
 
+_WORD_PARAGRAPH = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}p"
+
+
+def _count_docx(name: str, data: bytes, limits: ReadLimits) -> None:
+    """Count the paragraphs and XML elements of every XML part in one streaming pass, keeping no
+    tree, so that python-docx (which builds one in memory) only reads documents within the limits."""
+    from lxml import etree
+
+    paragraphs = elements = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in archive.namelist():
+                if not member.endswith((".xml", ".rels")):
+                    continue
+                with archive.open(member) as xml:
+                    for _, element in etree.iterparse(xml, events=("end",), resolve_entities=False,
+                                                      no_network=True, load_dtd=False):
+                        elements += 1
+                        paragraphs += element.tag == _WORD_PARAGRAPH
+                        element.clear(keep_tail=True)
+                        while element.getprevious() is not None:
+                            del element.getparent()[0]
+                        limits.check_count(name, elements, limits.max_docx_elements, "XML elements",
+                                           "Save it again as a plain Word document, or split it")
+                        limits.check_count(name, paragraphs, limits.max_docx_paragraphs, "paragraphs",
+                                           "Remove empty paragraphs, or split the document")
+    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as error:  # lxml's XMLSyntaxError is a SyntaxError
+        raise DocumentError(name, f"the Word document is damaged and cannot be read ({type(error).__name__}: {error})",
+                            code="damaged") from None
+
+
 def extract_pages(name: str, data: bytes, limits: ReadLimits) -> tuple[str, list[str], str | None]:
     """(format, pages of raw text, title from the file's own metadata)."""
     kind = detect_format(name, data)
+    limits = limits.sized(len(data))
     title = None
     if kind == "pdf":
-        pages, title = _pdf_pages(name, data)
+        pages, title = _pdf_pages(name, data, limits)
     elif kind == "docx":
         text, title = _docx_text(name, data, limits)
         pages = [text]
@@ -314,9 +515,9 @@ def extract_pages(name: str, data: bytes, limits: ReadLimits) -> tuple[str, list
             if len(text) > limits.max_expanded_mb * 1024 * 1024:
                 raise DocumentError(name, f"the page has {len(text) / 1024 / 1024:,.0f} MB of HTML; the limit is "
                                           f"{limits.max_expanded_mb} MB. Save its text instead", code="too_large")
-            text, title = _html_text(text)
+            text, title = _html_text(name, text, limits)
         pages = [text]
-    limits.check_chars(name, "".join(pages))
+    limits.check_chars(name, sum(len(page) for page in pages))
     return kind, pages, title
 
 

@@ -10,6 +10,7 @@ import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
@@ -59,31 +60,41 @@ class FeedbackStore:
             os.fsync(file.fileno())
         return entry
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """The entries, read one line at a time."""
         if not self.path.is_file():
-            return []
-        entries = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash
-        return entries
+            return
+        with self.path.open(encoding="utf-8") as file:
+            for line in file:
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a crash
 
-    def export(self, format: Literal["jsonl", "csv"] = "jsonl") -> str:
-        entries = self.entries()
+    def stream(self, format: Literal["jsonl", "csv"] = "jsonl") -> Iterator[str]:
+        """The export piece by piece (a header, then one piece per entry): it never holds all of it."""
         if format == "jsonl":
-            return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+            for entry in self.entries():
+                yield json.dumps(entry, ensure_ascii=False) + "\n"
+            return
         buffer = io.StringIO()
-        fields = ["id", "created", "rating", "comment", "question", "answer", "abstained", "language", "session",
-                  "citations"]
-        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+        writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
-        for entry in entries:
+        for entry in self.entries():
             cited = "; ".join(f"[{c['id']}] {c['title']} {c.get('section') or ''}: {c['quote']}"
                               for c in entry.get("citations", []))
             writer.writerow({key: _cell(value) for key, value in {**entry, "citations": cited}.items()})
-        return buffer.getvalue()
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()  # the header when there are no entries
+
+    def export(self, format: Literal["jsonl", "csv"] = "jsonl") -> str:
+        return "".join(self.stream(format))
+
+
+_CSV_FIELDS = ["id", "created", "rating", "comment", "question", "answer", "abstained", "language", "session",
+               "citations"]
 
 
 def _cell(value: Any) -> Any:

@@ -53,31 +53,45 @@ class Job:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
+class QueueFull(Exception):
+    """The queued uploads already hold as many bytes as the queue may keep."""
+
+
 Work = Callable[[Job], tuple[str, dict[str, Any]]]  # returns (outcome, public record)
 Failure = Callable[[BaseException], tuple[str, str] | None]  # an error -> (code, message), None: unexpected
 
 
 class JobQueue:
-    """Runs submitted work one job at a time in a thread, and remembers the last `keep` jobs."""
+    """Runs submitted work one job at a time in a thread, and remembers the last `keep` jobs.
+    The work waiting holds its upload's bytes: at most `max_queued_bytes` of them in all."""
 
-    def __init__(self, explain: Failure, keep: int = 200) -> None:
+    def __init__(self, explain: Failure, max_queued_bytes: int, keep: int = 200) -> None:
         self._explain = explain
         self._keep = keep
+        self._max_queued_bytes = max_queued_bytes
+        self._queued_bytes = 0
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[Job, Work]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Job, Work, int]] = queue.SimpleQueue()
         threading.Thread(target=self._run, name="jobs", daemon=True).start()
 
-    def submit(self, name: str, work: Work) -> Job:
+    def submit(self, name: str, work: Work, size: int = 0) -> Job:
+        """Queue `work` on an upload of `size` bytes. Raises QueueFull when the queue has no room."""
         job = Job(id=uuid.uuid4().hex[:16], name=name)
         with self._lock:
+            if self._queued_bytes + size > self._max_queued_bytes:
+                raise QueueFull(f"the uploads waiting to be indexed hold {self._queued_bytes / 1024 / 1024:,.1f} MB; "
+                                f"this one ({size / 1024 / 1024:,.1f} MB) would pass the limit of "
+                                f"{self._max_queued_bytes / 1024 / 1024:,.0f} MB. Wait for the queued jobs to finish "
+                                "(GET /v1/jobs) and send it again")
+            self._queued_bytes += size
             self._jobs[job.id] = job
             while len(self._jobs) > self._keep:
                 oldest = next(iter(self._jobs.values()))
                 if oldest.status in ("queued", "running"):
                     break
                 self._jobs.popitem(last=False)
-        self._queue.put((job, work))
+        self._queue.put((job, work, size))
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -89,7 +103,7 @@ class JobQueue:
 
     def _run(self) -> None:
         while True:
-            job, work = self._queue.get()
+            job, work, size = self._queue.get()
             job.status, job.started = "running", _now()
             try:
                 job.outcome, job.document = work(job)
@@ -103,5 +117,8 @@ class JobQueue:
                 job.error_code, job.error = explained
                 job.status = "failed"
             finally:
+                del work  # the upload's bytes
+                with self._lock:
+                    self._queued_bytes -= size
                 job.finished = _now()
                 job._finished.set()

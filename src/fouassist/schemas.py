@@ -64,9 +64,10 @@ class Filters(BaseModel):
         )
 
 
-def check_text(value: str, name: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """Any text a client sends: within `limit`, and encodable (no lone UTF-16 surrogate)."""
-    if len(value) > limit:
+def check_text(value: str, name: str, limit: int | None = MAX_MESSAGE_CHARS) -> str:
+    """Any text a client sends: within `limit` (None: limited elsewhere), and encodable (no lone
+    UTF-16 surrogate)."""
+    if limit is not None and len(value) > limit:
         raise ValueError(f"the {name} has {len(value)} characters; the limit is {limit}")
     if _SURROGATE_RE.search(value):
         raise ValueError(f"the {name} contains an invalid character (a lone UTF-16 surrogate such as \\ud800); "
@@ -85,6 +86,8 @@ def check_question(value: str, name: str = "question") -> str:
 
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 Text = Annotated[str, AfterValidator(lambda value: check_text(value, "text"))]
+# A document's text: its length is the reader's limit (FOUASSIST_MAX_DOCUMENT_CHARS), checked by the service.
+DocumentText = Annotated[str, AfterValidator(lambda value: check_text(value, "text", limit=None))]
 
 
 class HistoryMessage(BaseModel):
@@ -318,7 +321,8 @@ class TextDocument(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     title: Text = Field(min_length=1, max_length=500)
-    text: Text = Field(min_length=1)
+    text: DocumentText = Field(min_length=1, description="At most FOUASSIST_MAX_DOCUMENT_CHARS characters "
+                               "(3,000,000 unless configured).")
     metadata: DocumentMetadata = Field(default_factory=DocumentMetadata)
 
 

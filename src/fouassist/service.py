@@ -24,12 +24,13 @@ from fouassist.answerability import AnswerabilityModel, Signals
 from fouassist.backends import SearchBackend, open_backend
 from fouassist.catalog import Background, CatalogWatch
 from fouassist.config import Settings
-from fouassist.documents import Document, DocumentError, ReadLimits, content_id, load_manifest, read_document
+from fouassist.documents import Document, DocumentError, ManifestEntry, ReadLimits, content_id, load_manifest
 from fouassist.embedding import Embedder, ModelStatus, load_embedder, load_reranker
 from fouassist.feedback import FeedbackStore
 from fouassist.generation import Generator, load_generator
 from fouassist.ingestion import ChunkSettings, IngestReport, Ingestor
 from fouassist.jobs import Job, JobQueue
+from fouassist.sandbox import ParseBudget, read_bounded
 from fouassist.progress import progress_bar
 from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_glossary
 from fouassist.schemas import MAX_QUESTION_CHARS
@@ -151,8 +152,13 @@ class Service:
             AnswerabilityModel.load(settings.answerability_model))
         self.generator: Generator | None = load_generator(settings, self.retriever, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
-        self.read_limits = ReadLimits(settings.max_document_chars, settings.max_expanded_mb)
-        self.jobs = JobQueue(explain=_job_failure)
+        self.read_limits = ReadLimits(
+            settings.max_document_chars, settings.max_expanded_mb, settings.max_pages, settings.max_page_chars,
+            settings.max_html_nodes, settings.max_html_depth, settings.max_docx_paragraphs,
+            settings.max_docx_elements, settings.max_chars_per_byte, settings.max_unpacked_ratio)
+        self.parse_budget = ParseBudget(settings.parse_base_s, settings.parse_s_per_mb, settings.parse_wall_factor,
+                                        settings.parse_memory_mb)
+        self.jobs = JobQueue(explain=_job_failure, max_queued_bytes=settings.max_queued_upload_mb * 1024 * 1024)
         self._write_lock = _WriteLock(settings.data_dir / "write.lock", settings.write_wait_s)
         try:
             with self._write_lock:
@@ -283,8 +289,7 @@ class Service:
                             report.unchanged.append(path.name)
                             sources.add(path.name)
                         else:
-                            document = read_document(path.name, data, self.analyzer, manifest,
-                                                     limits=self.read_limits)
+                            document = self._read(path.name, data, manifest)
                             sources.add(document.source)
                             self._ingest(document, report, records)
                             self.store.bump()  # readers (here and elsewhere) pick it up within the refresh interval
@@ -310,27 +315,44 @@ class Service:
     def ingest_bytes(self, name: str, data: bytes, title: str | None = None,
                      progress: Callable[[int, int], None] | None = None) -> tuple[str, dict[str, Any]]:
         """Ingest one uploaded file; returns (outcome, public record). Raises DocumentError or Busy."""
-        document = read_document(name, data, self.analyzer, load_manifest(self.settings.manifest), title=title,
-                                 limits=self.read_limits)
+        known = self._indexed(data)
+        if known is not None:
+            return "unchanged", known.public()
+        document = self._read(name, data, load_manifest(self.settings.manifest), title)
         return self._ingest_one(document, progress)
 
     def ingest_text(self, title: str, text: str, metadata: dict[str, Any] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> tuple[str, dict[str, Any]]:
         name = (metadata or {}).get("source") or f"{_slug(title)}.txt"
-        document = read_document(name if name.endswith(".txt") else f"{name}.txt", text.encode("utf-8"),
-                                 self.analyzer, {}, title=title, limits=self.read_limits)
+        data = text.encode("utf-8")
+        known = self._indexed(data)
+        if known is not None:
+            return "unchanged", known.public()
+        document = self._read(name if name.endswith(".txt") else f"{name}.txt", data, {}, title)
         for key in ("organisation", "date", "language"):
             if (metadata or {}).get(key):
                 setattr(document, key, metadata[key])
         return self._ingest_one(document, progress)
 
     def submit_upload(self, name: str, data: bytes, title: str | None = None) -> Job:
-        """Ingest an uploaded file in the background; the job tells how far it got."""
-        return self.jobs.submit(name, lambda job: self.ingest_bytes(name, data, title, job.progress))
+        """Ingest an uploaded file in the background; the job tells how far it got. Raises QueueFull."""
+        return self.jobs.submit(name, lambda job: self.ingest_bytes(name, data, title, job.progress), len(data))
 
     def submit_text(self, title: str, text: str, metadata: dict[str, Any] | None = None) -> Job:
         name = (metadata or {}).get("source") or title
-        return self.jobs.submit(name, lambda job: self.ingest_text(title, text, metadata, job.progress))
+        return self.jobs.submit(name, lambda job: self.ingest_text(title, text, metadata, job.progress),
+                                len(text.encode("utf-8")))
+
+    def _read(self, name: str, data: bytes, manifest: dict[str, ManifestEntry], title: str | None = None) -> Document:
+        """One file's document, read within the limits and the time and memory budget."""
+        return read_bounded(name, data, self.parse_budget, manifest, title, self.read_limits)
+
+    def _indexed(self, data: bytes) -> DocumentRecord | None:
+        """The record of this very content when the index holds it as this version makes it: an
+        identical upload is found unchanged without being read again."""
+        records = self.watch.reload().records
+        document_id = content_id(data)
+        return records[document_id] if self._unchanged(document_id, records) else None
 
     def _ingest_one(self, document: Document, progress: Callable[[int, int], None] | None = None
                     ) -> tuple[str, dict[str, Any]]:
@@ -350,7 +372,7 @@ class Service:
     def _unchanged(self, document_id: str, records: dict[str, DocumentRecord]) -> bool:
         """Whether the index already holds this content, made the way this version makes it."""
         existing = records.get(document_id)
-        embedder = self.ingestor.embedder
+        embedder = self.embedder()
         return existing is not None and existing.pipeline == self.ingestor.settings.version() and (
             embedder is None or existing.dense_model == embedder.identity)
 
