@@ -9,6 +9,7 @@ chunks already in the index from their stored text, without reading any file aga
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,11 +66,13 @@ class IngestReport:
 
 
 class Ingestor:
-    def __init__(self, analyzer: Analyzer, embedder: Embedder | None, store: IndexStore, settings: ChunkSettings):
+    def __init__(self, analyzer: Analyzer, embedder: Embedder | None, store: IndexStore, settings: ChunkSettings,
+                 batch_pause_s: float = 0.0):
         self.analyzer = analyzer
         self.embedder = embedder
         self.store = store
         self.settings = settings
+        self.batch_pause_s = batch_pause_s  # test only (Settings.test_batch_pause_s)
 
     # -- one document -------------------------------------------------------------------------
     def chunks(self, document: Document) -> list[Chunk]:
@@ -139,6 +142,7 @@ class Ingestor:
             part = rows[first:first + batch]
             dense = self._embed([payload for _, payload, _ in part]) if self.embedder else [None] * len(part)
             self.store.write_chunks([(i, p, s, d) for (i, p, s), d in zip(part, dense)])
+            time.sleep(self.batch_pause_s)
         if progress:
             progress(len(rows), len(rows))
         self.store.set_chunk_status(document.id, "complete")
