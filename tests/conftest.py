@@ -121,12 +121,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cli_environment(data_dir: Path, values: dict[str, str] | None = None) -> dict[str, str]:
-    """A child's environment for the default corpus in `data_dir`, lexical-only unless `values` say otherwise."""
-    return child_environment(**{
+def cli_environment(data_dir: Path, values: dict[str, str | None] | None = None) -> dict[str, str]:
+    """A child's environment for the default corpus in `data_dir`, lexical-only unless `values` say
+    otherwise (None: the variable is not set)."""
+    environment = child_environment(**{
         "FOUASSIST_DATA_DIR": str(data_dir), "FOUASSIST_CORPUS_DIR": str(CORPUS), "FOUASSIST_MANIFEST": str(MANIFEST),
         "FOUASSIST_EVAL_DIR": str(ROOT / "eval"), "FOUASSIST_PROMPTS_DIR": str(ROOT / "prompts"),
         "FOUASSIST_EMBEDDING_MODEL": "", "FOUASSIST_LOG_LEVEL": "WARNING", **(values or {})})
+    return {name: value for name, value in environment.items() if value is not None}
 
 
 class Server:

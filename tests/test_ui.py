@@ -324,3 +324,65 @@ def test_empty_index_banner(browser, tmp_path):
             context.close()
     finally:
         server.stop()
+
+
+# -- the shipped configuration: dense search on ----------------------------------------------------
+
+def sources_titles(page) -> str:
+    return page.locator("#sources").inner_text()
+
+
+def test_with_dense_search_on_the_banner_is_quiet_and_answers_cite(browser, shipped_server):
+    context, page = open_ui(browser, shipped_server)
+    try:
+        assert "avstängd" not in page.locator("#banner").inner_text()  # dense search is on: nothing to warn about
+        answer = ask(page, "Vad säger strategin om forskningstid?")
+        shot(page, "20-dense-answer")
+        assert answer.startswith("Enligt dokumentet ”Region Stockholms") and page.locator("#chatbot a.cite").count() >= 2
+        assert "avsnitt 5.1.5" in sources_titles(page)
+    finally:
+        context.close()
+
+
+def test_the_document_and_organisation_filters_limit_the_answer(browser, shipped_server):
+    question = "Vad säger dokumenten om forskningstid?"
+    context, page = open_ui(browser, shipped_server)
+    try:
+        assert "Region Stockholms" in ask(page, question)  # unfiltered, Stockholm's strategy answers
+        page.locator("#filters").get_by_text("Avgränsa sökningen").click()
+        page.locator("#filter-organisations label", has_text="Sjukvårdsregion Mellansverige").click()
+        answer = ask(page, question)
+        shot(page, "21-organisation-filter")
+        assert answer.startswith("Enligt dokumentet ”Målbild för ökad klinisk forskning"), answer
+        assert "Region Stockholms" not in answer and "Region Stockholms" not in sources_titles(page)
+        page.locator("#filter-organisations label", has_text="Sjukvårdsregion Mellansverige").click()  # off again
+        page.locator("#filter-documents label", has_text="Västerbotten som innovationsmotor").click()
+        answer = ask(page, "Vad säger dokumenten om samverkan med näringslivet?")
+        shot(page, "22-document-filter")
+        titles = sources_titles(page)
+        assert "Västerbotten som innovationsmotor" in titles and "Region Stockholms" not in titles, titles
+        assert "Region Stockholms" not in answer and "Målbild" not in answer
+    finally:
+        context.close()
+
+
+def test_the_answer_streams_into_the_chat(browser, shipped_server):
+    """The answer grows in the chat piece by piece before its sources appear."""
+    context, page = open_ui(browser, shipped_server)
+    try:
+        page.evaluate("""() => {
+            window.seen = [];
+            new MutationObserver(() => {
+                const bots = document.querySelectorAll('#chatbot [data-testid=bot]');
+                const text = bots.length ? bots[bots.length - 1].innerText.trim() : '';
+                if (text && text !== window.seen[window.seen.length - 1]) window.seen.push(text);
+            }).observe(document.querySelector('#chatbot'), {subtree: true, childList: true, characterData: true});
+        }""")
+        answer = ask(page, "Hva sier planen om samarbeid med industrien?")
+        seen = page.evaluate("window.seen")
+        shot(page, "23-streamed")
+        assert len(seen) >= 3, seen  # several states of the answer, not just the finished one
+        assert seen[-1] == answer.strip() and len(seen[0]) < len(seen[-1])
+        assert answer.startswith(seen[0][:20])  # the first piece shown is the answer's beginning
+    finally:
+        context.close()

@@ -139,10 +139,11 @@ class Ingestor:
         for first in range(0, len(rows), batch):
             if progress:
                 progress(first, len(rows))
+            if first:
+                time.sleep(self.batch_pause_s)
             part = rows[first:first + batch]
             dense = self._embed([payload for _, payload, _ in part]) if self.embedder else [None] * len(part)
             self.store.write_chunks([(i, p, s, d) for (i, p, s), d in zip(part, dense)])
-            time.sleep(self.batch_pause_s)
         if progress:
             progress(len(rows), len(rows))
         self.store.set_chunk_status(document.id, "complete")
