@@ -187,12 +187,6 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def client(server) -> httpx.Client:
-    with httpx.Client(base_url=server.url, timeout=60) as http:
-        yield http
-
-
-@pytest.fixture(scope="session")
 def shipped_server(tmp_path_factory):
     """A real server in the shipped configuration over the default corpus, for the tests that only
     read: first `fouassist ingest` (the bundled e5 model embeds the corpus), then `serve`, whose
@@ -215,7 +209,14 @@ def shipped_server(tmp_path_factory):
     running.stop()
 
 
-@pytest.fixture(scope="session")
-def shipped(shipped_server) -> httpx.Client:
-    with httpx.Client(base_url=shipped_server.url, timeout=60) as http:
-        yield http
+def client_of(server_fixture: str):
+    """A session fixture: an HTTP client of the server that `server_fixture` starts."""
+    @pytest.fixture(scope="session")
+    def client(request) -> httpx.Client:
+        with httpx.Client(base_url=request.getfixturevalue(server_fixture).url, timeout=60) as http:
+            yield http
+    return client
+
+
+client = client_of("server")
+shipped = client_of("shipped_server")

@@ -93,7 +93,7 @@ def test_ingest_reset_rebuilds_from_the_paths_given_with_settings_from_a_toml_fi
     assert (tmp_path / "index-from-toml" / "index").is_dir() and not (tmp_path / "data").exists()
     reset = run("ingest", "--reset", "--json", str(second), env=env)
     assert reset.returncode == 0, reset.stderr
-    assert [d["source"] for d in json.loads(reset.stdout)["documents"]] == ["c.txt"]
+    assert json.loads(reset.stdout)["added"] == ["c.txt"]
     listed = json.loads(run("documents", "list", "--json", env=env).stdout)
     assert [d["source"] for d in listed] == ["c.txt"]  # a.txt and b.txt went with the reset
 

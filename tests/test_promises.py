@@ -21,7 +21,7 @@ def limited(tmp_path_factory):
     """Small document limits and a low upload rate limit, an empty index (nothing to ingest)."""
     server = Server(tmp_path_factory.mktemp("limited") / "data", wait_for_ui=False, env={
         "FOUASSIST_MAX_DOCUMENT_CHARS": "1000", "FOUASSIST_MAX_EXPANDED_MB": "1", "FOUASSIST_RATE_LIMIT_UPLOAD": "3/minute",
-        "FOUASSIST_AUTO_INGEST": "false"})
+        "FOUASSIST_AUTO_INGEST": "false", "FOUASSIST_UPLOAD_WAIT_S": "120"})  # answers, never 202, on a busy machine
     yield server
     server.stop()
 

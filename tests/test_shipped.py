@@ -117,7 +117,8 @@ def test_no_inherited_setting_reaches_a_test_server(tmp_path, monkeypatch):
     assert make_settings(tmp_path / "data").api_key is None  # in-process settings do not read it either
     monkeypatch.setenv("FOUASSIST_API_KEY", "inherited-key")
     monkeypatch.setenv("FOUASSIST_READ_REQUIRES_KEY", "true")
-    server = Server(tmp_path / "data", env={"FOUASSIST_AUTO_INGEST": "false"}, wait_for_ui=False)
+    server = Server(tmp_path / "data", env={"FOUASSIST_AUTO_INGEST": "false", "FOUASSIST_UPLOAD_WAIT_S": "120"},
+                    wait_for_ui=False)
     try:
         assert httpx.get(f"{server.url}/v1/documents", timeout=30).status_code == 200
         created = httpx.post(f"{server.url}/v1/documents", json={"title": "Plan", "text": "Regionen satsar på forskning."},
