@@ -211,7 +211,17 @@ def test_upload_list_ask_and_delete_with_the_api_key(browser, ui_server, tmp_pat
         assert "simuleringsträning" not in page.locator("#documents").inner_text()
     finally:
         context.close()
+        remove_documents_titled("Plan för simuleringsträning", ui_server)  # when a failure left it there
     assert httpx.get(f"{ui_server.url}/health").json()["documents"] == 5
+
+
+def remove_documents_titled(start: str, server) -> None:
+    """Delete (through the API) the documents whose title starts with `start`."""
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    found = [d["id"] for d in httpx.get(f"{server.url}/v1/documents", headers=auth, timeout=30).json()["documents"]
+             if d["title"].startswith(start)]
+    for document_id in found:
+        httpx.delete(f"{server.url}/v1/documents/{document_id}", headers=auth, timeout=60)
 
 
 def test_document_text_is_shown_never_rendered(browser, ui_server):
@@ -239,6 +249,8 @@ def test_document_text_is_shown_never_rendered(browser, ui_server):
         assert page.locator("a[href*='evil']").count() == 0
     finally:
         context.close()
+        httpx.delete(f"{ui_server.url}/v1/documents/{created.json()['id']}",  # 404 when the interface deleted it
+                     headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60)
 
 
 def test_two_browsers_chatting_at_once_keep_their_own_history(browser, ui_server):
