@@ -179,8 +179,9 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """A real server over the default corpus (it ingests it on first start). The load tests ask
-    from one address, so asking has no per-client limit here (test_defects checks the limit)."""
+    """A real lexical-only server (the fallback) over the default corpus (it ingests it on first
+    start). The load tests ask from one address, so asking has no per-client limit here
+    (test_defects checks the limit)."""
     running = Server(tmp_path_factory.mktemp("server") / "data", env={"FOUASSIST_RATE_LIMIT_ASK": ""})
     yield running
     running.stop()

@@ -105,9 +105,10 @@ def test_long_tokens_and_history_under_load_leave_the_server_responsive(server):
     print(f"\nunder load: /health at most {worst_health * 1000:.0f} ms, a question at most "
           f"{worst_question * 1000:.0f} ms, an attacking request {attack_s * 1000:.0f} ms (median); "
           f"RSS grew by {grown:.0f} MB")
-    # Starved, they would wait as long as the attack's requests take; on a busy machine everything
-    # is slower, so the bound is a second or a third of the attack's median, whichever is more.
-    bound = max(1.0, attack_s / 3)
+    # Starved of threads, they would wait for attacking requests to finish and then for their own
+    # work; on a busy machine everything is slower (45 threads share the GIL), so the bound is a
+    # second or the attack's median request, whichever is more.
+    bound = max(1.0, attack_s)
     assert worst_health < bound and worst_question < bound, bound
     assert grown < 500
 
