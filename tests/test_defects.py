@@ -5,20 +5,18 @@ the code before the fixes (22a82b1); real servers on loopback ports, real upload
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 import subprocess
 import sys
-import threading
 import time
-import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import CORPUS, MANIFEST, ROOT, Server, make_settings
+from conftest import CORPUS, MANIFEST, PINNED, Server, make_settings
 from hostile import docx_with_body
 from fouassist.answer import neutral
 from fouassist.feedback import Feedback, FeedbackStore
@@ -37,6 +35,7 @@ def guarded(tmp_path_factory):
     server = Server(tmp_path_factory.mktemp("guarded") / "data", env={
         "FOUASSIST_API_KEY": KEY, "FOUASSIST_UPLOAD_WAIT_S": "1", "FOUASSIST_WRITE_WAIT_S": "2",
         "FOUASSIST_RATE_LIMIT_FEEDBACK": "5/minute", "FOUASSIST_RATE_LIMIT_UPLOAD": "1000/minute",
+        "FOUASSIST_TEST_BATCH_PAUSE_S": "1.5",  # 1.5 s between batches of 256 chunks, on any machine
     })
     yield server
     server.stop()
@@ -80,34 +79,36 @@ def test_long_tokens_and_history_under_load_leave_the_server_responsive(server):
     baseline = rss_mb(server.process.pid)
     token = "kompetensförsörjningsforskningstidsplanering" * 43  # 1,892 characters
     history = [{"role": "user", "content": ("forskningsinfrastruktur" * 86)[:1999]}]
-    errors: list[str] = []
+    durations: list[float] = []
 
     def attack(number: int) -> None:
-        try:
-            response = ask(server.url, f"{token}{number}", history=history)
-            if response.status_code not in (200, 422):
-                errors.append(f"{response.status_code}: {response.text[:200]}")
-        except httpx.HTTPError as error:
-            errors.append(repr(error))
+        started = time.perf_counter()
+        response = ask(server.url, f"{token}{number}", history=history)
+        durations.append(time.perf_counter() - started)
+        assert response.status_code in (200, 422), f"{response.status_code}: {response.text[:200]}"
 
-    threads = [threading.Thread(target=attack, args=(n,)) for n in range(45)]
-    for thread in threads:
-        thread.start()
-    worst_health = worst_question = 0.0
-    while any(t.is_alive() for t in threads):
-        started = time.perf_counter()
-        assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
-        worst_health = max(worst_health, time.perf_counter() - started)
-        started = time.perf_counter()
-        assert ask(server.url, "Vad säger strategin om forskningstid?").json()["citations"]
-        worst_question = max(worst_question, time.perf_counter() - started)
-    for thread in threads:
-        thread.join()
-    assert not errors, errors[:3]
+    with ThreadPoolExecutor(max_workers=45) as pool:
+        attacks = [pool.submit(attack, n) for n in range(45)]
+        worst_health = worst_question = 0.0
+        while not all(a.done() for a in attacks):
+            started = time.perf_counter()
+            assert httpx.get(f"{server.url}/health", timeout=30).status_code == 200
+            worst_health = max(worst_health, time.perf_counter() - started)
+            started = time.perf_counter()
+            assert ask(server.url, "Vad säger strategin om forskningstid?").json()["citations"]
+            worst_question = max(worst_question, time.perf_counter() - started)
+        for finished in attacks:
+            finished.result()  # an attack's failed assert is raised here
     grown = rss_mb(server.process.pid) - baseline
+    attack_s = sorted(durations)[len(durations) // 2]
     print(f"\nunder load: /health at most {worst_health * 1000:.0f} ms, a question at most "
-          f"{worst_question * 1000:.0f} ms; RSS grew by {grown:.0f} MB")
-    assert worst_health < 1.0 and worst_question < 1.0
+          f"{worst_question * 1000:.0f} ms, an attacking request {attack_s * 1000:.0f} ms (median); "
+          f"RSS grew by {grown:.0f} MB")
+    # Starved of threads, they would wait for attacking requests to finish and then for their own
+    # work; on a busy machine everything is slower (45 threads share the GIL), so the bound is a
+    # second or the attack's median request, whichever is more.
+    bound = max(1.0, attack_s)
+    assert worst_health < bound and worst_question < bound, bound
     assert grown < 500
 
 
@@ -140,14 +141,16 @@ def test_a_single_huge_token_is_indexed_without_running_away(guarded):
         assert time.monotonic() < deadline, state
         time.sleep(0.5)
     assert state["status"] == "succeeded", state
-    assert rss_mb(guarded.process.pid) - before < 500
-    httpx.delete(f"{guarded.url}/v1/documents/{state['document']['id']}", headers=AUTH)
+    try:
+        assert rss_mb(guarded.process.pid) - before < 500
+    finally:
+        httpx.delete(f"{guarded.url}/v1/documents/{state['document']['id']}", headers=AUTH, timeout=60)
 
 
 # -- 3. long ingestion: jobs, and writes that do not queue invisibly ----------------------------------
 
 def test_a_long_upload_is_a_job_and_a_delete_meanwhile_is_refused_at_once(guarded):
-    text = "".join(f"{n}. Avsnitt {n}\n\n{PARAGRAPH * 6}\n\n" for n in range(1, 2500))  # about 2 MB
+    text = "".join(f"{n}. Avsnitt {n}\n\n{PARAGRAPH * 6}\n\n" for n in range(1, 1200))  # 1 MB: 6 s of pauses
     response = httpx.post(f"{guarded.url}/v1/documents", files={"file": ("lang-plan.txt", text.encode())},
                           headers=AUTH, timeout=60)
     assert response.status_code == 202, response.text
@@ -165,16 +168,19 @@ def test_a_long_upload_is_a_job_and_a_delete_meanwhile_is_refused_at_once(guarde
     started = time.perf_counter()
     refused = httpx.delete(f"{guarded.url}/v1/documents/{victim['id']}", headers=AUTH, timeout=30)
     assert refused.status_code == 409 and int(refused.headers["retry-after"]) >= 1, refused.text
-    assert time.perf_counter() - started < 5  # the configured wait (2 s), not the whole upload
+    assert time.perf_counter() - started < 5  # the configured wait (2 s), not the whole upload (6 s or more)
     seen_progress = False
     deadline = time.monotonic() + 300
     while (state := httpx.get(f"{guarded.url}/v1/jobs/{job['id']}", headers=AUTH).json())["status"] != "succeeded":
         assert state["status"] in ("queued", "running") and time.monotonic() < deadline, state
         seen_progress |= 0 < state["done"] < state["total"]
         time.sleep(0.2)
-    assert seen_progress and state["outcome"] == "added" and state["done"] == state["total"] > 2000
-    assert httpx.get(f"{guarded.url}/v1/documents/{victim['id']}", headers=AUTH).status_code == 200
-    httpx.delete(f"{guarded.url}/v1/documents/{state['document']['id']}", headers=AUTH)
+    try:
+        assert seen_progress and state["outcome"] == "added" and state["done"] == state["total"] > 1000
+        assert httpx.get(f"{guarded.url}/v1/documents/{victim['id']}", headers=AUTH).status_code == 200
+    finally:
+        assert httpx.delete(f"{guarded.url}/v1/documents/{state['document']['id']}", headers=AUTH,
+                            timeout=60).status_code == 204
 
 
 def test_unknown_jobs_and_jobs_without_the_key(guarded):
@@ -265,10 +271,14 @@ def test_document_text_cannot_pose_as_the_assistant(guarded, question, opening, 
 
 
 def test_a_sentence_is_quoted_once_and_a_month_is_not_a_planet(server):
-    body = ask(server.url, "Vad säger strategin om rymdforskning på Mars?").json()
+    body = ask(server.url, "Hva sier planene om innovasjon?").json()
+    assert not body["abstained"] and len(body["citations"]) >= 3, body["answer"]
     quotes = [" ".join(c["quote"].split()) for c in body["citations"]]
     assert len(quotes) == len(set(quotes))
-    assert body["abstained"], body["answer"]
+    spans = sorted((c["document_id"], c["start"], c["end"]) for c in body["citations"])
+    assert all(a[0] != b[0] or a[2] <= b[1] for a, b in zip(spans, spans[1:])), spans  # no span inside another
+    mars = ask(server.url, "Vad säger strategin om rymdforskning på Mars?").json()
+    assert mars["abstained"] and mars["citations"] == [], mars["answer"]
 
 
 def test_the_lead_gives_the_page_of_the_quote(guarded):
@@ -351,9 +361,11 @@ def test_a_long_file_name_keeps_its_extension(guarded):
     response = httpx.post(f"{guarded.url}/v1/documents", headers=AUTH, timeout=60,
                           files={"file": (name, "Regionen satsar på zebraforskning och giraffer.".encode())})
     assert response.status_code in (200, 201), response.text
-    source = response.json()["source"]
-    assert source.endswith(".txt") and len(source) == 200
-    httpx.delete(f"{guarded.url}/v1/documents/{response.json()['id']}", headers=AUTH)
+    try:
+        source = response.json()["source"]
+        assert source.endswith(".txt") and len(source) == 200
+    finally:
+        httpx.delete(f"{guarded.url}/v1/documents/{response.json()['id']}", headers=AUTH, timeout=60)
 
 
 def test_control_and_escape_characters_leave_titles(guarded):
@@ -398,8 +410,8 @@ def test_without_a_terminal_progress_is_a_line_per_stage(tmp_path):
     for number in range(40):
         (folder / f"plan-{number:02d}.txt").write_text(f"Plan {number}\n\n{PARAGRAPH}", encoding="utf-8")
     env = {"FOUASSIST_DATA_DIR": str(tmp_path / "data"), "FOUASSIST_EMBEDDING_MODEL": "",
-           "FOUASSIST_MANIFEST": str(MANIFEST), "FOUASSIST_LOG_LEVEL": "WARNING", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "fouassist.cli", "ingest", str(folder)], env=env, cwd=ROOT,
+           "FOUASSIST_MANIFEST": str(MANIFEST), "FOUASSIST_LOG_LEVEL": "WARNING", "PATH": "/usr/bin:/bin", **PINNED}
+    done = subprocess.run([sys.executable, "-m", "fouassist.cli", "ingest", str(folder)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("Ingesting")]

@@ -18,13 +18,9 @@ MODEL = "intfloat/multilingual-e5-small"
 TARGET = "cybersäkerhet"
 
 
-@pytest.fixture(scope="module")
-def real(tmp_path_factory):
-    service = Service(make_settings(tmp_path_factory.mktemp("real") / "data", embedding_model=MODEL))
-    report = service.ingest_paths([CORPUS])
-    assert report.dense and len(report.added) == 5
-    yield service
-    service.close()
+@pytest.fixture
+def real(e5_service):
+    return e5_service
 
 
 def shared_keys(service: Service, question: str, passage) -> set[str]:

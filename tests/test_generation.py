@@ -337,20 +337,20 @@ def test_interface_offers_generative_answers_when_a_model_is_configured(standin_
 
 def test_eval_generative_mode_reports_removed_sentences(standin_server, tmp_path):
     import json
-    import os
     import subprocess
     import sys
 
-    env = {**os.environ, "FOUASSIST_DATA_DIR": str(tmp_path / "data"), "FOUASSIST_CORPUS_DIR": str(CORPUS),
-           "FOUASSIST_EMBEDDING_MODEL": "", "FOUASSIST_LOG_LEVEL": "WARNING"}
+    from conftest import cli_environment
+
+    env = cli_environment(tmp_path / "data")
     command = [sys.executable, "-m", "fouassist.cli", "eval", "--split", "dev", "--mode", "generative",
                "--out", str(tmp_path / "report")]
-    refused = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "FOUASSIST_LLM_BASE_URL" in refused.stderr
 
     standin_server.model.script = "invented"  # every answer: one copied sentence, one invented
     env.update(FOUASSIST_LLM_BASE_URL=standin_server.url, FOUASSIST_LLM_MODEL="stand-in")
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "report" / "report.json").read_text())[0]
     assert report["configs"][-1] == "generative"

@@ -1,8 +1,9 @@
 """The two engines agree, and several processes over one Qdrant server stay correct.
 
 No Qdrant server can run here. qdrant-client's local mode implements the server's API, so the
-same hybrid queries run on Qdrant Edge (the embedded default) and on the server path over local
-mode must give the same ranking (allowing for ties). Two `Service` objects sharing one client
+same queries run on Qdrant Edge (the embedded default) and on the server path over local mode
+must give the same rankings (allowing for the order of tied points), and each engine's hybrid
+ranking must be the fusion of its own two rankings. Two `Service` objects sharing one client
 keep separate state, the way two processes share a server.
 """
 
@@ -59,13 +60,22 @@ def tie_groups(hits) -> list[list[str]]:
     return [sorted(h.id for h in group) for group in groups]
 
 
-def tied_rankings(service, sparse, dense, filters) -> bool:
-    """Whether either single ranking has points with equal scores within the candidates."""
-    for ranking in ((sparse, None), (None, dense)):
+RRF_K, DENSE_WEIGHT = 2, 1.5
+
+
+def assert_fused_from_own_rankings(service, sparse, dense, filters, fused_hits) -> None:
+    """The hybrid result of an engine is the weighted reciprocal rank fusion (Qdrant's formula) of
+    that engine's own two rankings, score for score. With the single rankings compared across
+    engines (tie groups and all), this compares the hybrid rankings exactly, ties included: the
+    engines' results may differ only where they order tied points differently."""
+    expected: dict[str, float] = {}
+    for ranking, weight in (((sparse, None), 1.0), ((None, dense), DENSE_WEIGHT)):
         plan = service.store.plan(*ranking, filters, limit=30, candidates=30)
-        if plan and any(len(group) > 1 for group in tie_groups(service.store.search(plan))):
-            return True
-    return False
+        for position, hit in enumerate(service.store.search(plan) if plan else []):
+            expected[hit.id] = expected.get(hit.id, 0.0) + 1 / ((position + 1) / weight + RRF_K - 1)
+    assert [h.score for h in fused_hits] == pytest.approx([expected[h.id] for h in fused_hits], rel=1e-5)
+    left_out = [score for point, score in expected.items() if point not in {h.id for h in fused_hits}]
+    assert not fused_hits or max(left_out, default=0.0) <= fused_hits[-1].score + 1e-9  # the best of them came back
 
 
 def test_edge_is_the_embedded_engine(engines):
@@ -84,13 +94,12 @@ def test_edge_and_server_rank_alike(engines, mode):
         sparse = edge.retriever.sparse_vector(analyzed) if mode != "dense" else None
         dense = edge.embedder().embed_query(query) if mode != "sparse" else None
         for filters in FILTERS:
-            plan = edge.store.plan(sparse, dense, filters, limit=15, candidates=30, dense_weight=1.5)
+            plan = edge.store.plan(sparse, dense, filters, limit=15, candidates=30, dense_weight=DENSE_WEIGHT)
             got, expected = edge.store.search(plan), server.store.search(plan)
             assert len(got) == len(expected), (query, filters, mode)
-            if mode == "hybrid" and tied_rankings(edge, sparse, dense, filters):
-                # Reciprocal rank fusion of tied ranks depends on how each engine orders the ties:
-                # here only the same points need come back.
-                assert len({h.id for h in got} & {h.id for h in expected}) >= 0.8 * len(got)
+            if mode == "hybrid":
+                assert_fused_from_own_rankings(edge, sparse, dense, filters, got)
+                assert_fused_from_own_rankings(server, sparse, dense, filters, expected)
                 compared += bool(got)
                 continue
             assert [h.score for h in got] == pytest.approx([h.score for h in expected], rel=1e-3, abs=1e-5)

@@ -215,7 +215,17 @@ def test_upload_list_ask_and_delete_with_the_api_key(browser, ui_server, tmp_pat
         assert API_KEY not in stored and "run-history" not in stored  # the key stays in the page, never stored
     finally:
         context.close()
+        remove_documents_titled("Plan för simuleringsträning", ui_server)  # when a failure left it there
     assert httpx.get(f"{ui_server.url}/health").json()["documents"] == 5
+
+
+def remove_documents_titled(start: str, server) -> None:
+    """Delete (through the API) the documents whose title starts with `start`."""
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    found = [d["id"] for d in httpx.get(f"{server.url}/v1/documents", headers=auth, timeout=30).json()["documents"]
+             if d["title"].startswith(start)]
+    for document_id in found:
+        httpx.delete(f"{server.url}/v1/documents/{document_id}", headers=auth, timeout=60)
 
 
 def test_document_text_is_shown_never_rendered(browser, ui_server):
@@ -243,6 +253,8 @@ def test_document_text_is_shown_never_rendered(browser, ui_server):
         assert page.locator("a[href*='evil']").count() == 0
     finally:
         context.close()
+        httpx.delete(f"{ui_server.url}/v1/documents/{created.json()['id']}",  # 404 when the interface deleted it
+                     headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60)
 
 
 def test_two_browsers_chatting_at_once_keep_their_own_history(browser, ui_server):
@@ -328,3 +340,65 @@ def test_empty_index_banner(browser, tmp_path):
             context.close()
     finally:
         server.stop()
+
+
+# -- the shipped configuration: dense search on ----------------------------------------------------
+
+def sources_titles(page) -> str:
+    return page.locator("#sources").inner_text()
+
+
+def test_with_dense_search_on_the_banner_is_quiet_and_answers_cite(browser, shipped_server):
+    context, page = open_ui(browser, shipped_server)
+    try:
+        assert "avstängd" not in page.locator("#banner").inner_text()  # dense search is on: nothing to warn about
+        answer = ask(page, "Vad säger strategin om forskningstid?")
+        shot(page, "20-dense-answer")
+        assert answer.startswith("Enligt dokumentet ”Region Stockholms") and page.locator("#chatbot a.cite").count() >= 2
+        assert "avsnitt 5.1.5" in sources_titles(page)
+    finally:
+        context.close()
+
+
+def test_the_document_and_organisation_filters_limit_the_answer(browser, shipped_server):
+    question = "Vad säger dokumenten om forskningstid?"
+    context, page = open_ui(browser, shipped_server)
+    try:
+        assert "Region Stockholms" in ask(page, question)  # unfiltered, Stockholm's strategy answers
+        page.locator("#filters").get_by_text("Avgränsa sökningen").click()
+        page.locator("#filter-organisations label", has_text="Sjukvårdsregion Mellansverige").click()
+        answer = ask(page, question)
+        shot(page, "21-organisation-filter")
+        assert answer.startswith("Enligt dokumentet ”Målbild för ökad klinisk forskning"), answer
+        assert "Region Stockholms" not in answer and "Region Stockholms" not in sources_titles(page)
+        page.locator("#filter-organisations label", has_text="Sjukvårdsregion Mellansverige").click()  # off again
+        page.locator("#filter-documents label", has_text="Västerbotten som innovationsmotor").click()
+        answer = ask(page, "Vad säger dokumenten om samverkan med näringslivet?")
+        shot(page, "22-document-filter")
+        titles = sources_titles(page)
+        assert "Västerbotten som innovationsmotor" in titles and "Region Stockholms" not in titles, titles
+        assert "Region Stockholms" not in answer and "Målbild" not in answer
+    finally:
+        context.close()
+
+
+def test_the_answer_streams_into_the_chat(browser, shipped_server):
+    """The answer grows in the chat piece by piece before its sources appear."""
+    context, page = open_ui(browser, shipped_server)
+    try:
+        page.evaluate("""() => {
+            window.seen = [];
+            new MutationObserver(() => {
+                const bots = document.querySelectorAll('#chatbot [data-testid=bot]');
+                const text = bots.length ? bots[bots.length - 1].innerText.trim() : '';
+                if (text && text !== window.seen[window.seen.length - 1]) window.seen.push(text);
+            }).observe(document.querySelector('#chatbot'), {subtree: true, childList: true, characterData: true});
+        }""")
+        answer = ask(page, "Hva sier planen om samarbeid med industrien?")
+        seen = page.evaluate("window.seen")
+        shot(page, "23-streamed")
+        assert len(seen) >= 3, seen  # several states of the answer, not just the finished one
+        assert seen[-1] == answer.strip() and len(seen[0]) < len(seen[-1])
+        assert answer.startswith(seen[0][:20])  # the first piece shown is the answer's beginning
+    finally:
+        context.close()

@@ -169,6 +169,13 @@ class Settings(BaseSettings):
                                                             "empty: the connection's address is the client.")
     log_level: str = "INFO"
 
+    # Test only (never set in use): let tests act while a write is under way, or before the models
+    # have loaded, without depending on how fast the machine is.
+    test_batch_pause_s: float = Field(0.0, ge=0, le=60, description="Test only: pause between two batches of a "
+                                      "document's chunks, with the write lock held.")
+    test_hold_models_file: Path | None = Field(None, description="Test only: the models start loading once this "
+                                               "file no longer exists.")
+
     @field_validator("qdrant_url", "llm_base_url", "llm_model")
     @classmethod
     def _strip(cls, value: str) -> str:

@@ -9,6 +9,7 @@ chunks already in the index from their stored text, without reading any file aga
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,11 +66,13 @@ class IngestReport:
 
 
 class Ingestor:
-    def __init__(self, analyzer: Analyzer, embedder: Embedder | None, store: IndexStore, settings: ChunkSettings):
+    def __init__(self, analyzer: Analyzer, embedder: Embedder | None, store: IndexStore, settings: ChunkSettings,
+                 batch_pause_s: float = 0.0):
         self.analyzer = analyzer
         self.embedder = embedder
         self.store = store
         self.settings = settings
+        self.batch_pause_s = batch_pause_s  # test only (Settings.test_batch_pause_s)
 
     # -- one document -------------------------------------------------------------------------
     def chunks(self, document: Document) -> list[Chunk]:
@@ -136,6 +139,8 @@ class Ingestor:
         for first in range(0, len(rows), batch):
             if progress:
                 progress(first, len(rows))
+            if first:
+                time.sleep(self.batch_pause_s)
             part = rows[first:first + batch]
             dense = self._embed([payload for _, payload, _ in part]) if self.embedder else [None] * len(part)
             self.store.write_chunks([(i, p, s, d) for (i, p, s), d in zip(part, dense)])

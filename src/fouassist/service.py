@@ -124,7 +124,8 @@ class Service:
         # The lemma tables and the models take seconds to load: they load while the index opens,
         # and the first question (or write) waits for them.
         self.glossary = Background("language-data", lambda: _load_language_data(self.analyzer))
-        self.models: Background[Models] = Background("models", lambda: models or load_models(settings))
+        self.models: Background[Models] = Background(
+            "models", lambda: _after_hold(settings.test_hold_models_file) or models or load_models(settings))
         legacy = legacy_index(settings.data_dir)
         if legacy is not None and not settings.qdrant_url and backend is None:
             raise IndexLayoutError(
@@ -137,7 +138,7 @@ class Service:
             settings.qdrant_shards, settings.qdrant_replicas))
         self.ingestor = Ingestor(self.analyzer, None, self.store, ChunkSettings(
             settings.chunk_target_chars, settings.chunk_max_chars, settings.chunk_min_chars,
-            settings.bm25_k1, settings.bm25_b, settings.bm25_avg_terms))
+            settings.bm25_k1, settings.bm25_b, settings.bm25_avg_terms), batch_pause_s=settings.test_batch_pause_s)
         self.watch = CatalogWatch(self.store, self.analyzer, settings.catalog_refresh_s)
         self.retriever = Retriever(
             self.analyzer, self.store, self.watch.current, self.glossary.get, self.embedder,
@@ -500,6 +501,12 @@ class _LazyReranker:
 
     def predict(self, *args, **kwargs):
         return self.models.get().reranker.predict(*args, **kwargs)
+
+
+def _after_hold(hold_file: Path | None) -> None:
+    """Test only (Settings.test_hold_models_file): wait while the file exists."""
+    while hold_file is not None and hold_file.exists():
+        time.sleep(0.05)
 
 
 def _job_failure(error: BaseException) -> tuple[str, str] | None:
