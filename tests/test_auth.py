@@ -22,10 +22,10 @@ WRITES = {("POST", "/v1/documents"), ("DELETE", "/v1/documents/{document_id}"), 
 READS = {("POST", "/v1/ask"), ("POST", "/v1/retrieve"), ("GET", "/v1/documents"),
          ("GET", "/v1/documents/{document_id}"), ("GET", "/v1/documents/{document_id}/context"),
          ("POST", "/v1/feedback"), ("GET", "/v1/models"), ("POST", "/v1/chat/completions")}
-# Routes outside /openapi.json that need the key like the writes (method, path, JSON body or None).
-EXTRA_WRITES: list[tuple[str, str, Any]] = []
-# ... and like the reads.
-EXTRA_READS: list[tuple[str, str, Any]] = []
+# The web interface's routes (outside /openapi.json): an upload stores a file, like a write; the
+# page and its events read. Its reads are guarded by a login whose password is the key.
+UI_WRITES = {("POST", "/ui/gradio_api/upload")}
+UI_READS = {("GET", "/ui/config"), ("POST", "/ui/gradio_api/queue/join"), ("POST", "/ui/gradio_api/run/predict")}
 TEXT = "Vad säger strategin om forskningstid?"
 
 
@@ -104,10 +104,8 @@ def test_every_route_is_classified(keyed):
 
 def test_every_route_needs_the_key_it_should(keyed):
     spec = httpx.get(f"{keyed.url}/openapi.json").json()
-    routes = [(m, t, url, body) for m, t, url, body in calls(spec)] + \
-             [(m, p, p, body) for m, p, body in EXTRA_WRITES] + [(m, p, p, body) for m, p, body in EXTRA_READS]
-    writes = WRITES | {(m, p) for m, p, _ in EXTRA_WRITES}
-    guarded = writes | (READS | {(m, p) for m, p, _ in EXTRA_READS} if keyed.reads_need_the_key else set())
+    routes = calls(spec)
+    guarded = WRITES | (READS if keyed.reads_need_the_key else set())
     answers: dict[tuple[str, str], tuple[int, int, int]] = {}
     for method, template, url, body in routes:
         answers[(method, template)] = tuple(send(keyed, method, url, body, key).status_code
@@ -120,3 +118,29 @@ def test_every_route_needs_the_key_it_should(keyed):
         assert right != 401 and right < 500, (route, answers[route])  # the request itself was fine
     opened = [route for route, (_, _, right) in answers.items() if 200 <= right < 300]
     assert len(opened) >= len(answers) // 2, answers  # the minimal requests mostly succeed with the key
+
+
+def ui_call(server: Server, method: str, path: str, key: str | None) -> int:
+    """One request to the interface as its page sends it, by a client that knows `key` (sent as
+    the bearer key, and given to the login when reads need it)."""
+    with httpx.Client(base_url=server.url, timeout=60,
+                      headers={"Authorization": f"Bearer {key}"} if key else {}) as http:
+        if key and server.reads_need_the_key:
+            http.post("/ui/login", data={"username": "walk", "password": key})
+        if path.endswith("/upload"):
+            return http.post(path, files={"files": ("plan.txt", "Plan för forskningstid.".encode())}).status_code
+        event = {"data": [None, "Svenska", [], [], "extractive"], "fn_index": 3} if path.endswith("/join") \
+            else {"data": ["Norsk", None], "fn_index": 0}
+        return http.request(method, path, json={**event, "session_hash": "walk"} if method == "POST" else None
+                            ).status_code
+
+
+def test_every_interface_route_needs_the_key_it_should(keyed):
+    guarded = UI_WRITES | (UI_READS if keyed.reads_need_the_key else set())
+    for method, path in UI_WRITES | UI_READS:
+        without, wrong, right = (ui_call(keyed, method, path, key) for key in (None, "not-the-key", KEY))
+        if (method, path) in guarded:
+            assert (without, wrong) == (401, 401), (path, without, wrong, right)
+        else:
+            assert 401 not in (without, wrong) and without < 500, (path, without, wrong, right)
+        assert right == 200, (path, without, wrong, right)
