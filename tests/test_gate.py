@@ -176,7 +176,7 @@ hit_at_5 = 0.5
                       "GATE FAILED: default/dev dense was not measured (no embedding model is configured "
                       "(FOUASSIST_EMBEDDING_MODEL is empty))"]
     assert "Traceback" not in result.stderr
-    assert (tmp_path / "report" / "report.json").is_file()
+    assert (tmp_path / "report" / "gate.txt").read_text(encoding="utf-8").splitlines() == failed
 
 
 def test_hybrid_keeps_up_with_the_better_single_retriever_on_the_swefaq_tuning_half(tmp_path: Path):
@@ -205,3 +205,23 @@ def test_hybrid_keeps_up_with_the_better_single_retriever_on_the_swefaq_tuning_h
         service.close()
     for metric in ("hit_at_5", "ndcg_at_10"):
         assert scores["hybrid"][metric] >= max(scores["lexical"][metric], scores["dense"][metric]) - 0.01, scores
+
+
+def test_tuning_and_training_material_never_overlaps_what_the_gate_measures():
+    """SweFAQ's halves: 55 questions each, by the SHA-256 rule, a question asked twice on one side;
+    NorQuAD train shares no passage or question with validation."""
+    import hashlib
+
+    external = ROOT / "eval" / "external"
+    [tuning], [held_out] = external_sets(external, "swefaq", "dev"), external_sets(external, "swefaq", "test")
+    assert (tuning.name, held_out.name) == ("swefaq/tune", "swefaq/held-out")
+    assert (len(tuning.questions), len(held_out.questions)) == (55, 55)
+    assert not {q.question for q in tuning.questions} & {q.question for q in held_out.questions}
+    digest = max(hashlib.sha256(q.question.encode("utf-8")).hexdigest() for q in tuning.questions)
+    assert all(hashlib.sha256(q.question.encode("utf-8")).hexdigest() > digest for q in held_out.questions)
+    assert tuning.documents == held_out.documents and len(tuning.documents) == 110
+    [train], [validation] = external_sets(external, "norquad", "dev"), external_sets(external, "norquad", "test")
+    assert (len(train.questions), len(validation.questions)) == (1674, 472)
+    assert not {text for _, _, text in train.documents} & {text for _, _, text in validation.documents}
+    assert not {q.question for q in train.questions} & {q.question for q in validation.questions}
+    assert [s.name for s in external_sets(external, "norquad", "all")] == ["norquad/train", "norquad/validation"]

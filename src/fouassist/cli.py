@@ -301,10 +301,10 @@ def evaluate(
         typer.echo(f"\n{report['set']}\n" + "\n".join(eval_report.table(report["metrics"], report["configs"])))
     if check is not None:
         failures, exemptions = eval_report.gate(reports, check)
-        for exemption in exemptions:
-            typer.echo(f"EXEMPT: {exemption}")
-        for failure in failures:
-            typer.echo(f"GATE FAILED: {failure}", err=True)
+        lines = [f"EXEMPT: {e}" for e in exemptions] + [f"GATE FAILED: {f}" for f in failures]
+        (out / "gate.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        for line in lines:
+            typer.echo(line, err=line.startswith("GATE FAILED"))
         if failures:
             raise typer.Exit(1)
         typer.echo(f"All metrics meet {check}")
