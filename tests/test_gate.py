@@ -97,9 +97,23 @@ def test_a_set_that_was_run_without_its_required_bounds_fails(thresholds):
                         "norquad/validation hybrid has no bound on citation_recall (every set must bound it)"]
 
 
-def test_a_thresholds_file_without_the_rule_tables_fails(thresholds):
+def test_a_thresholds_file_without_the_rule_tables_is_refused(thresholds):
     path = thresholds(BOUNDS)
-    assert gate([report()], path) == ([f"{path} has no [{name}] table" for name in RULES], [])
+    with pytest.raises(ValueError, match=r"has no \[required\] or \[hybrid_floor\] table"):
+        gate([report()], path)
+
+
+@pytest.mark.parametrize("text", ["[required\nhybrid = 1", BOUNDS])
+def test_the_eval_command_refuses_a_broken_thresholds_file_before_measuring(tmp_path: Path, text: str):
+    path = tmp_path / "thresholds.toml"
+    path.write_text(text, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "fouassist.cli", "eval", "--out", str(tmp_path / "report"),
+                             "--check", str(path)], env={**os.environ, "FOUASSIST_EMBEDDING_MODEL": ""},
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and str(path) in errors[0] and "Traceback" not in result.stderr
+    assert not (tmp_path / "report").exists()
 
 
 def test_hybrid_behind_the_better_single_retriever_fails(thresholds):

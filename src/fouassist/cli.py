@@ -273,6 +273,11 @@ def evaluate(
         fail(f"unknown split {split!r}; choose dev, test or all")
     if check is not None and not check.is_file():
         fail(f"no thresholds file at {check}")
+    if check is not None:
+        try:
+            eval_report.load_thresholds(check)
+        except ValueError as error:
+            fail(str(error))
     if mode not in ("extractive", "generative"):
         fail(f"--mode must be extractive or generative, not {mode!r}")
     settings = _settings()

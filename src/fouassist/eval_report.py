@@ -150,6 +150,18 @@ def write(reports: list[dict[str, Any]], out_dir: Path) -> list[Path]:
 RULES = ("required", "hybrid_floor")  # tables of thresholds.toml that are rules, not sets
 
 
+def load_thresholds(path: Path) -> dict[str, Any]:
+    """The thresholds file, parsed; ValueError saying what to mend when it is not TOML or lacks a rule."""
+    try:
+        bounds = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid TOML: {error}") from None
+    missing = [f"[{name}]" for name in RULES if not isinstance(bounds.get(name), dict)]
+    if missing:
+        raise ValueError(f"{path} has no {' or '.join(missing)} table (see eval/thresholds.toml)")
+    return bounds
+
+
 def gate(reports: list[dict[str, Any]], thresholds_path: Path) -> tuple[list[str], list[str]]:
     """(failures, exemptions used) of the reports against eval/thresholds.toml:
 
@@ -160,11 +172,8 @@ def gate(reports: list[dict[str, Any]], thresholds_path: Path) -> tuple[list[str
     - `[hybrid_floor]`: on every report, hybrid may trail the best of the `against` configurations
       by at most `margin` on each of `metrics`, unless `[hybrid_floor.exempt."set"] metric = "why"`.
     """
-    bounds = tomllib.loads(thresholds_path.read_text(encoding="utf-8"))
-    rules = {name: bounds.pop(name, None) for name in RULES}
-    missing = [f"{thresholds_path} has no [{name}] table" for name, rule in rules.items() if rule is None]
-    if missing:
-        return missing, []
+    bounds = load_thresholds(thresholds_path)
+    rules = {name: bounds.pop(name) for name in RULES}
     names = {report["set"] for report in reports}
     exempt = rules["hybrid_floor"].get("exempt", {})
     run = ", ".join(sorted(names))
