@@ -154,6 +154,8 @@ def test_the_shipped_thresholds_gate_every_set_the_ci_runs():
     assert all(reason.strip() for exempt in rules["hybrid_floor"].get("exempt", {}).values()
                for reason in exempt.values())
     assert all(bound > 0 for configs in bounds.values() for limits in configs.values() for bound in limits.values())
+    # timing varies with the machine's load: its targets are benchmarks (bench/), not gate bounds
+    assert not [m for configs in bounds.values() for limits in configs.values() for m in limits if m.endswith("_ms")]
 
 
 def test_the_eval_command_exits_1_and_names_each_failure(tmp_path: Path):
