@@ -39,8 +39,8 @@ compiler:
 
 test: install browser compiler
 	$(PY) -m pytest
-	# The quality gate: every metric of the reference sets against eval/thresholds.toml, with the
-	# bundled model even on a machine that could reach the model hub.
+	# The quality gate: every metric of the held-out reference sets against eval/thresholds.toml,
+	# with the bundled model only (never weights from the network).
 	HF_HUB_OFFLINE=1 $(VENV)/bin/fouassist eval --set all --split test --out eval/reports/ci --check eval/thresholds.toml
 
 clean:

@@ -2,14 +2,16 @@
 
     .venv/bin/python eval/tune.py [--work DIR] [--quick]
 
-Development material: the default set's `dev` split, SweFAQ dev and NorQuAD validation (the
-project's own `test` split is never read here). The indexes are built once in DIR (with the
-configured embedding model) and kept for the next run. For each fusion setting (the weights of
-the dense and sparse rankings in Qdrant's fusion) the candidates of every question are fetched
-once; the ranking weights (coverage, dense similarity, fused rank, diversity) are then searched
-over those candidates without asking the engine again. The objective is the mean over the three
-sets of hit@1, hit@5 and nDCG@10, with the rule that hybrid must not fall below the better single
-retriever on any set and metric. Prints the best settings as FOUASSIST_* variables.
+Development material: the default set's `dev` split, SweFAQ's tuning half and NorQuAD train
+(`fouassist.evaluation.development_sets`); the held-out material the gate measures (the default
+set's `test` split, SweFAQ's held-out half, NorQuAD validation) is never read here. The indexes
+are built once in DIR (with the configured embedding model) and kept for the next run. For each
+fusion setting (the weights of the dense and sparse rankings in Qdrant's fusion) the candidates
+of every question are fetched once; the ranking weights (coverage, dense similarity, fused
+rank, diversity) are then searched over those candidates without asking the engine again. The
+objective is the mean over the three sets of hit@1, hit@5 and nDCG@10, with the rule that
+hybrid must not fall below the better single retriever on any set and metric. Prints the best
+settings as FOUASSIST_* variables.
 """
 
 from __future__ import annotations

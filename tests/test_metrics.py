@@ -5,7 +5,6 @@ import math
 import pytest
 
 from fouassist import metrics
-from fouassist.eval_report import check
 
 
 def test_hits_and_reciprocal_rank():
@@ -48,18 +47,6 @@ def test_percentiles():
     assert metrics.percentile(values, 0.95) == pytest.approx(38.5)
     assert metrics.percentile([7.0], 0.95) == 7.0
     assert math.isnan(metrics.mean([]))
-
-
-def test_threshold_gate(tmp_path):
-    thresholds = tmp_path / "thresholds.toml"
-    thresholds.write_text('["default/test".lexical]\nhit_at_5 = 0.8\nlatency_p95_ms = 50\n', encoding="utf-8")
-    report = {"set": "default/test", "metrics": {"lexical": {"hit_at_5": 0.75, "latency_p95_ms": 60.0}}}
-    failures = check([report], thresholds)
-    assert len(failures) == 2
-    assert "hit_at_5 = 0.75 (must be at least 0.8)" in failures[0]
-    assert "latency_p95_ms = 60.0 (must be at most 50)" in failures[1]
-    report["metrics"]["lexical"] = {"hit_at_5": 0.85, "latency_p95_ms": 40.0}
-    assert check([report], thresholds) == []
 
 
 def test_reference_set_is_complete_and_its_gold_quotes_exist(corpus_service):

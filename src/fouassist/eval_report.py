@@ -1,4 +1,4 @@
-"""Evaluation reports: report.json, report.md (tables), PNG plots, and the CI threshold gate."""
+"""Evaluation reports: report.json, report.md (tables), PNG plots, and the CI gate."""
 
 from __future__ import annotations
 
@@ -147,21 +147,93 @@ def write(reports: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     return [out_dir / "report.json", out_dir / "report.md", *plots(reports, out_dir)]
 
 
-def check(reports: list[dict[str, Any]], thresholds_path: Path) -> list[str]:
-    """Failures against eval/thresholds.toml: `[set.config] metric = bound`; a bound is a minimum
-    for metrics where higher is better and a maximum for the others (latency, false abstentions)."""
-    bounds = tomllib.loads(thresholds_path.read_text(encoding="utf-8"))
-    failures = []
+RULES = ("required", "hybrid_floor")  # tables of thresholds.toml that are rules, not sets
+
+
+def load_thresholds(path: Path) -> dict[str, Any]:
+    """The thresholds file, parsed; ValueError saying what to mend when it is not TOML or lacks a rule."""
+    try:
+        bounds = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid TOML: {error}") from None
+    missing = [f"[{name}]" for name in RULES if not isinstance(bounds.get(name), dict)]
+    if missing:
+        raise ValueError(f"{path} has no {' or '.join(missing)} table (see eval/thresholds.toml)")
+    return bounds
+
+
+def gate(reports: list[dict[str, Any]], thresholds_path: Path) -> tuple[list[str], list[str]]:
+    """(failures, exemptions used) of the reports against eval/thresholds.toml:
+
+    - `[set.config] metric = bound`: a bound is a minimum for metrics where higher is better and a
+      maximum for the others (latency, false abstentions); a configuration or metric that was not
+      measured fails, and so does a set named there that no report has;
+    - `[required] config = [metrics]`: every report must bound these;
+    - `[hybrid_floor]`: on every report, hybrid may trail the best of the `against` configurations
+      by at most `margin` on each of `metrics`, unless `[hybrid_floor.exempt."set"] metric = "why"`.
+    """
+    bounds = load_thresholds(thresholds_path)
+    rules = {name: bounds.pop(name) for name in RULES}
+    names = {report["set"] for report in reports}
+    exempt = rules["hybrid_floor"].get("exempt", {})
+    run = ", ".join(sorted(names))
+    failures = [f'section "{name}" of {thresholds_path} matches no report (sets run: {run})'
+                for name in bounds if name not in names]
+    failures += [f'hybrid_floor exemption for "{name}" in {thresholds_path} matches no report (sets run: {run})'
+                 for name in exempt if name not in names]
+    exemptions: list[str] = []
     for report in reports:
-        for config, limits in bounds.get(report["set"], {}).items():
-            measured = report["metrics"].get(config)
-            if measured is None:  # `dense` without a model: the gate needs the model it was set for
-                failures.append(f"{report['set']} {config} was not measured ({report.get('dense', {}).get('reason')})")
-                continue
-            for metric, bound in limits.items():
-                value = measured.get(metric)
-                higher = METRICS.get(metric, (metric, True))[1]
-                if value is None or math.isnan(value) or (value < bound if higher else value > bound):
-                    relation = "at least" if higher else "at most"
-                    failures.append(f"{report['set']} {config} {metric} = {value} (must be {relation} {bound})")
+        limits = bounds.get(report["set"], {})
+        failures += _missing_bounds(report["set"], limits, rules["required"])
+        failures += _bound_failures(report, limits)
+        floor_failures, used = _hybrid_floor(report, rules["hybrid_floor"], exempt.get(report["set"], {}))
+        failures += floor_failures
+        exemptions += used
+    return failures, exemptions
+
+
+def _missing_bounds(name: str, limits: dict[str, dict[str, float]], required: dict[str, list[str]]) -> list[str]:
+    return [f"{name} {config} has no bound on {metric} (every set must bound it)"
+            for config, metrics in required.items() for metric in metrics if metric not in limits.get(config, {})]
+
+
+def _not_measured(report: dict[str, Any], config: str) -> str:
+    """`dense` without a model: the gate needs the model it was set for."""
+    return f"{report['set']} {config} was not measured ({report.get('dense', {}).get('reason')})"
+
+
+def _bound_failures(report: dict[str, Any], limits: dict[str, dict[str, float]]) -> list[str]:
+    failures = []
+    for config, metric_bounds in limits.items():
+        measured = report["metrics"].get(config)
+        if measured is None:
+            failures.append(_not_measured(report, config))
+            continue
+        for metric, bound in metric_bounds.items():
+            value = measured.get(metric)
+            higher = METRICS.get(metric, (metric, True))[1]
+            if value is None or math.isnan(value) or (value < bound if higher else value > bound):
+                relation = "at least" if higher else "at most"
+                failures.append(f"{report['set']} {config} {metric} = {value} (must be {relation} {bound})")
     return failures
+
+
+def _hybrid_floor(report: dict[str, Any], rule: dict[str, Any], exempt: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Hybrid against the best single retriever: (failures, exemptions used)."""
+    measured = report["metrics"]
+    absent = [config for config in ("hybrid", *rule["against"]) if config not in measured]
+    if absent:
+        return [_not_measured(report, config) for config in absent], []
+    failures, used = [], []
+    for metric in rule["metrics"]:
+        best = max(rule["against"], key=lambda config: measured[config][metric])
+        hybrid, floor = measured["hybrid"][metric], measured[best][metric] - rule["margin"]
+        if hybrid >= floor:
+            continue
+        line = f"{report['set']} hybrid {metric} = {hybrid:.3f} is below {best}'s {measured[best][metric]:.3f} " \
+               f"by more than {rule['margin']}"
+        if metric in exempt:
+            used.append(f"{line}; exempt: {exempt[metric]}")
+        else:
+            failures.append(line)
+    return failures, used

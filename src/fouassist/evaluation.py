@@ -10,11 +10,15 @@ component's share is visible:
 - `hybrid`: the system as it runs in production (dense + lexical when both exist).
 
 The default set lives in eval/sets/default.jsonl; the external sets (SweFAQ, NorQuAD) are
-turned into documents and questions and run against a fresh index of their own.
+turned into documents and questions and run against a fresh index of their own. Each set has
+development material (split `dev`: tuning and training use it) and held-out material (split
+`test`: only measured): the default set's own splits, SweFAQ dev cut in two halves by question
+(`swefaq/tune`, `swefaq/held-out`, see `swefaq_halves`), NorQuAD train and NorQuAD validation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -85,7 +89,36 @@ def load_swefaq(path: Path) -> ExternalSet:
     return ExternalSet("swefaq", documents, questions)
 
 
-def load_norquad(path: Path) -> ExternalSet:
+def swefaq_halves(swefaq: ExternalSet) -> tuple[ExternalSet, ExternalSet]:
+    """SweFAQ dev in two halves by question, (tuning half, held-out half): the distinct question
+    texts are sorted by the SHA-256 of their UTF-8 bytes, and those below the median digest tune
+    (a question asked twice stays on one side). Both halves index every candidate answer, so the
+    retrieval task is the same; only which questions are asked differs."""
+    digests = {q.id: hashlib.sha256(q.question.encode("utf-8")).hexdigest() for q in swefaq.questions}
+    distinct = sorted(set(digests.values()))
+    median = distinct[len(distinct) // 2]
+    tuning = [q for q in swefaq.questions if digests[q.id] < median]
+    held_out = [q for q in swefaq.questions if digests[q.id] >= median]
+    return (ExternalSet("swefaq/tune", swefaq.documents, tuning),
+            ExternalSet("swefaq/held-out", swefaq.documents, held_out))
+
+
+EXTERNAL_FILES = {"swefaq": ("swefaq_dev.jsonl",), "norquad": ("norquad_train.json", "norquad_validation.json")}
+
+
+def external_sets(external_dir: Path, name: str, split: str) -> list[ExternalSet]:
+    """The material of external set `name` ("swefaq" or "norquad") for `split`: "dev" is what
+    tuning and training use (SweFAQ's tuning half, NorQuAD train), "test" what the gate measures
+    (SweFAQ's held-out half, NorQuAD validation), "all" both."""
+    if name == "swefaq":
+        halves = swefaq_halves(load_swefaq(external_dir / "swefaq_dev.jsonl"))
+    else:
+        halves = (load_norquad(external_dir / "norquad_train.json", "norquad/train"),
+                  load_norquad(external_dir / "norquad_validation.json", "norquad/validation"))
+    return {"dev": [halves[0]], "test": [halves[1]], "all": list(halves)}[split]
+
+
+def load_norquad(path: Path, name: str = "norquad") -> ExternalSet:
     """NorQuAD: the passages are documents; each question's passage should rank first, and the
     answer span should appear in the answer."""
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
@@ -101,7 +134,7 @@ def load_norquad(path: Path) -> ExternalSet:
                     documents=[source], answers=[a["text"] for a in qa.get("answers", [])],
                 ))
     documents = [(source, text.split("\n", 1)[0][:120], text) for text, source in sources.items()]
-    return ExternalSet("norquad", documents, questions)
+    return ExternalSet(name, documents, questions)
 
 
 class PlainBM25:
@@ -365,17 +398,18 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
 def development_sets(settings, work: Path, gold_removed: bool = False, progress: bool = True
                      ) -> dict[str, tuple[Service, list[Question]]]:
     """The development material, each set with a service over an index of its own kept in `work`
-    (built on the first call, reused later): the default set's dev split, SweFAQ dev and NorQuAD
-    validation, or with `gold_removed` the two external sets with every other gold passage left
-    out. Never the default set's test split."""
+    (built on the first call, reused later): the default set's dev split, SweFAQ's tuning half and
+    NorQuAD train, or with `gold_removed` the two external sets with every other gold passage left
+    out. Never held-out material (the default set's test split, SweFAQ's held-out half, NorQuAD
+    validation)."""
     from fouassist.service import load_models
 
     models = load_models(settings)
     default = Service(settings.model_copy(update={"data_dir": work / "default"}), models)
     default.ingest_paths([settings.corpus_dir], progress=progress)
     sets = {"default/dev": (default, load_questions(settings.eval_dir / "sets" / "default.jsonl", "dev"))}
-    for loader, file in ((load_swefaq, "swefaq_dev.jsonl"), (load_norquad, "norquad_validation.json")):
-        external = loader(settings.eval_dir / "external" / file)
+    for set_name in ("swefaq", "norquad"):
+        [external] = external_sets(settings.eval_dir / "external", set_name, "dev")
         if gold_removed:
             external, _ = gold_removed_set(external)
         name = external.name.replace("/", "-")
@@ -394,7 +428,7 @@ def development_sets(settings, work: Path, gold_removed: bool = False, progress:
 def answerability_material(settings, work: Path, progress: bool = True) -> list[tuple[str, str, Any, Any, bool]]:
     """(set, group, signals with dense search, signals lexical-only, answerable) for every
     question of the development material with unanswerable questions: the default set's dev
-    split, and SweFAQ dev and NorQuAD validation with every other gold passage removed.
+    split, and SweFAQ's tuning half and NorQuAD train with every other gold passage removed.
     Questions about one passage share a group."""
     from fouassist.answerability import Signals
 
@@ -453,13 +487,13 @@ def run_external(settings, external: ExternalSet, work_dir: Path, progress: bool
     `abstention`, then remove every other gold passage and evaluate the gold-removed set too."""
     import shutil
 
-    folder = work_dir / f"{external.name}-documents"
+    folder = work_dir / f"{external.name.replace('/', '-')}-documents"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for source, title, text in external.documents:
         (folder / source).write_text(text, encoding="utf-8")
     service = fresh_service(settings.model_copy(update={"manifest": folder / "no-manifest.toml"}),
-                            work_dir / f"index-{external.name}")
+                            work_dir / f"index-{external.name.replace('/', '-')}")
     try:
         service.ingest_paths([folder], progress=progress)
         reports = [evaluate(service, external.name, external.questions, progress, mode)]
