@@ -116,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     built = development_sets(settings, args.work)
-    base = RetrievalSettings(settings.candidates, settings.diversity_decay)
+    base = RetrievalSettings.of(settings)
     fusion_grid = [(1.0, 1.0), (1.5, 1.0), (2.0, 1.0), (1.0, 1.5)] if not args.quick else [(1.0, 1.0)]
     candidates_grid = [30, 50] if not args.quick else [30]
     # e5's cosines to a question differ by a few hundredths between passages: its weight is large

@@ -272,7 +272,9 @@ def test_document_text_cannot_pose_as_the_assistant(guarded, question, opening, 
 
 def test_a_sentence_is_quoted_once_and_a_month_is_not_a_planet(server):
     body = ask(server.url, "Hva sier planene om innovasjon?").json()
-    assert not body["abstained"] and len(body["citations"]) >= 3, body["answer"]
+    # two quotes or more from one document: where overlapping chunks could repeat a sentence
+    assert not body["abstained"] and len(body["citations"]) >= 2, body["answer"]
+    assert len({c["document_id"] for c in body["citations"]}) < len(body["citations"]), body["answer"]
     quotes = [" ".join(c["quote"].split()) for c in body["citations"]]
     assert len(quotes) == len(set(quotes))
     spans = sorted((c["document_id"], c["start"], c["end"]) for c in body["citations"])

@@ -91,12 +91,11 @@ class Settings(BaseSettings):
 
     # Retrieval and answers
     top_k: int = Field(5, ge=1, le=50)
+    # The candidates, the decay and the weights below were tuned with eval/tune.py and the bundled
+    # multilingual-e5-small on the development material only (the default set's dev split, SweFAQ's
+    # tuning half, NorQuAD train; 2026-12-05), so every figure of the gate is held-out for them.
     candidates: int = Field(30, ge=5, le=200, description="Chunks fetched per prefetch before fusion.")
-    diversity_decay: float = Field(0.75, gt=0, le=1, description="Score factor per earlier hit from the same document.")
-    # The weights below were tuned with eval/tune.py and multilingual-e5-small, before SweFAQ dev was
-    # cut in halves: on the default set's dev split, all of SweFAQ dev and NorQuAD validation, so the
-    # gate's SweFAQ and NorQuAD figures are in-sample for them until the next run of eval/tune.py
-    # (which reads only the tuning material: default dev, SweFAQ's tuning half, NorQuAD train).
+    diversity_decay: float = Field(1.0, gt=0, le=1, description="Score factor per earlier hit from the same document.")
     rrf_dense_weight: float = Field(2.0, ge=0, le=10, description="Weight of the dense ranking in Qdrant's fusion.")
     rrf_sparse_weight: float = Field(1.0, ge=0, le=10, description="Weight of the sparse ranking in Qdrant's fusion.")
     coverage_weight: float = Field(1.0, ge=0, le=50, description="Ranking: weight of the question's lexical coverage.")

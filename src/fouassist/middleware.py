@@ -22,9 +22,10 @@ from urllib.parse import parse_qsl
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from fouassist.schemas import LONE_SURROGATE
+
 access_log = logging.getLogger("fouassist.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -294,7 +295,7 @@ class WebInterfaceGate:
         data, inputs = event.get("data"), interface.inputs[index]
         if not isinstance(data, list) or len(data) != len(inputs):
             return f"the event's data must be a list of {len(inputs)} values"
-        if _LONE_SURROGATE.search(json.dumps(data, ensure_ascii=False)):
+        if LONE_SURROGATE.search(json.dumps(data, ensure_ascii=False)):
             return "the event's text contains an invalid character (a lone UTF-16 surrogate); send valid UTF-8"
         for number, (rule, value) in enumerate(zip(inputs, data), start=1):
             problem = _input_problem(rule, value, interface.upload_folder)

@@ -130,13 +130,18 @@ TIE_MARGIN = 10  # the fused query asks for this many more, so that ties at its 
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    candidates: int = 30  # chunks each ranking fetches before fusion
-    diversity_decay: float = 0.75  # score factor per earlier pick from the same document
-    rrf_dense_weight: float = 2.0  # weights of the two rankings in the engine's fusion
-    rrf_sparse_weight: float = 1.0
-    coverage_weight: float = 1.0  # the ranking stage's signals: lexical coverage of the question,
-    dense_weight: float = 10.0  # cosine similarity to the question,
-    fused_weight: float = 0.1  # and the position in the engine's fused result
+    """The retrieval part of the settings (defaults and tuned values live in config.Settings only)."""
+    candidates: int  # chunks each ranking fetches before fusion
+    diversity_decay: float  # score factor per earlier pick from the same document
+    rrf_dense_weight: float  # weights of the two rankings in the engine's fusion
+    rrf_sparse_weight: float
+    coverage_weight: float  # the ranking stage's signals: lexical coverage of the question,
+    dense_weight: float  # cosine similarity to the question,
+    fused_weight: float  # and the position in the engine's fused result
+
+    @classmethod
+    def of(cls, settings) -> "RetrievalSettings":
+        return cls(**{field: getattr(settings, field) for field in cls.__dataclass_fields__})
 
 
 def load_glossary(analyzer: Analyzer) -> dict[str, set[str]]:

@@ -69,7 +69,7 @@ def check_text(value: str, name: str, limit: int | None = MAX_MESSAGE_CHARS) -> 
     UTF-16 surrogate)."""
     if limit is not None and len(value) > limit:
         raise ValueError(f"the {name} has {len(value)} characters; the limit is {limit}")
-    if _SURROGATE_RE.search(value):
+    if LONE_SURROGATE.search(value):
         raise ValueError(f"the {name} contains an invalid character (a lone UTF-16 surrogate such as \\ud800); "
                          "send text in valid UTF-8")
     return value
@@ -84,7 +84,7 @@ def check_question(value: str, name: str = "question") -> str:
     return value.strip()
 
 
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # not encodable as UTF-8
 Text = Annotated[str, AfterValidator(lambda value: check_text(value, "text"))]
 # A document's text: its length is the reader's limit (FOUASSIST_MAX_DOCUMENT_CHARS), checked by the service.
 DocumentText = Annotated[str, AfterValidator(lambda value: check_text(value, "text", limit=None))]

@@ -142,9 +142,7 @@ class Service:
         self.watch = CatalogWatch(self.store, self.analyzer, settings.catalog_refresh_s)
         self.retriever = Retriever(
             self.analyzer, self.store, self.watch.current, self.glossary.get, self.embedder,
-            RetrievalSettings(settings.candidates, settings.diversity_decay, settings.rrf_dense_weight,
-                              settings.rrf_sparse_weight, settings.coverage_weight, settings.dense_weight,
-                              settings.fused_weight),
+            RetrievalSettings.of(settings),
             reranker=_LazyReranker(self.models))
         self.composer = Composer(self.retriever, AnswerSettings(
             settings.answerable_threshold, settings.quote_min_score, settings.max_quotes, settings.max_quotes_per_document,
