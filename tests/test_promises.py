@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import subprocess
+import sys
 
 import httpx
 import pytest
 
-from conftest import Server, make_settings
+from conftest import Server, cli_environment, make_settings
 from fouassist.config import Settings
 
 TEXT = "Plan för zebraforskning\n\nRegionen ska satsa på zebraforskning varje år."
@@ -85,6 +88,17 @@ def test_feedback_exports_as_csv_over_http(limited):
     assert (row["rating"], row["comment"]) == ("not_helpful", "För kort, men; rätt")
     assert "Regionen ska satsa." in row["citations"]
     assert httpx.get(f"{limited.url}/v1/feedback", params={"format": "xml"}).status_code == 422
+
+
+def test_an_empty_answerability_model_setting_means_the_shipped_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOUASSIST_ANSWERABILITY_MODEL", "")
+    assert Settings().answerability_model is None
+    data = tmp_path / "data"
+    result = subprocess.run([sys.executable, "-m", "fouassist.cli", "ask", "--json", "Vad säger strategin om forskningstid?"],
+                            env=cli_environment(data, {"FOUASSIST_ANSWERABILITY_MODEL": ""}), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert 0 <= json.loads(result.stdout)["answerability"] <= 1
 
 
 def test_the_toml_file_is_read_below_the_environment(tmp_path, monkeypatch):

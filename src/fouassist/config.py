@@ -197,6 +197,12 @@ class Settings(BaseSettings):
                              "name the model the server should use (for example llama3.1:8b)")
         return self
 
+    @field_validator("answerability_model", "test_hold_models_file", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value):
+        # FOUASSIST_ANSWERABILITY_MODEL= means "the shipped weights", not the current folder
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _origins(cls, value):
