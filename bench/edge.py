@@ -36,11 +36,11 @@ def timed(function, repeat: int = 5) -> tuple[float, float]:
 
 
 def measure(data: Path) -> dict:
-    from fouassist.analysis import Analyzer
-    from fouassist.backends import EdgeBackend
-    from fouassist.catalog import Catalog
-    from fouassist.retrieval import Retriever
-    from fouassist.store import IndexStore
+    from fouassist.ask.retrieval import Retriever
+    from fouassist.index.backends import EdgeBackend
+    from fouassist.index.catalog import Catalog
+    from fouassist.index.store import IndexStore
+    from fouassist.language.analysis import Analyzer
 
     started = time.perf_counter()
     store = IndexStore(EdgeBackend(data / "index"))

@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def corpus_sentences() -> dict[str, list[str]]:
-    from fouassist.analysis import Analyzer
-    from fouassist.chunking import split_sentences
-    from fouassist.documents import load_manifest, read_file
+    from fouassist.ingest.documents import load_manifest, read_file
+    from fouassist.language.analysis import Analyzer
+    from fouassist.language.sentences import split_sentences
 
     analyzer, manifest = Analyzer(), load_manifest(ROOT / "ingest" / "manifest.toml")
     sentences: dict[str, list[str]] = {"sv": [], "nb": []}

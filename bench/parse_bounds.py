@@ -27,10 +27,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import hostile  # noqa: E402
 from conftest import Server  # noqa: E402
+
 from fouassist.config import Settings  # noqa: E402
-from fouassist.documents import DocumentError  # noqa: E402
+from fouassist.ingest.documents import DocumentError  # noqa: E402
+from fouassist.ingest.sandbox import read_bounded  # noqa: E402
 from fouassist.service import Service  # noqa: E402
-from fouassist.sandbox import read_bounded  # noqa: E402
 
 ENV = {"FOUASSIST_AUTO_INGEST": "false", "FOUASSIST_RATE_LIMIT_UPLOAD": ""}
 MB = 1024 * 1024

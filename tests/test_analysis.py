@@ -5,8 +5,17 @@ import time
 
 import pytest
 
-from fouassist import analysis
-from fouassist.analysis import MAX_WORD_CHARS, Analyzer, compound_lemma, lemma, split_compound, term_key, tokens, zipf
+from fouassist.language import analysis
+from fouassist.language.analysis import (
+    MAX_WORD_CHARS,
+    Analyzer,
+    compound_lemma,
+    lemma,
+    split_compound,
+    term_key,
+    tokens,
+    zipf,
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fouassist.answer import TEMPLATES, Demands, _phrases, has_date, has_list, has_person, is_verb
-from fouassist.answerability import DENSE_SIGNALS, AnswerabilityModel, Signals, fit, operating_point, rates
+from fouassist.ask.answer import TEMPLATES, Demands, _phrases, has_date, has_list, has_person, is_verb
+from fouassist.ask.answerability import DENSE_SIGNALS, AnswerabilityModel, Signals, fit, operating_point, rates
 
 
 def test_the_shipped_weights_load_and_say_what_they_were_trained_on():
@@ -98,7 +98,7 @@ def test_verbs_of_a_question_are_told_from_its_nouns(word, language, two_before,
 
 def test_abstention_text_names_missing_phrases_and_mentioned_ones():
     df = {"helse": 3, "midt-norge": 2, "midt": 2, "norge": 2, "regel": 4, "läkare": 5, "kosta": 1}
-    from fouassist.analysis import Analyzer
+    from fouassist.language.analysis import Analyzer
 
     analyzer = Analyzer()
 

@@ -1,13 +1,13 @@
 """Hybrid retrieval and extractive answers over the default corpus (lexical-only here)."""
 
-import pytest
-
 import logging
 
+import pytest
 from conftest import CORPUS, make_settings
-from fouassist.answer import Demands, has_amount, has_date, stream_pieces, neutral
+
+from fouassist.ask.answer import Demands, has_amount, has_date, neutral, stream_pieces
+from fouassist.index.store import SearchFilters
 from fouassist.service import Service
-from fouassist.store import SearchFilters
 
 FOLLOW_UP_HISTORY = [
     {"role": "user", "content": "Vad säger Region Stockholms strategi om forskningstid?"},
@@ -156,9 +156,10 @@ def test_optional_cross_encoder_reranks_and_is_off_when_missing(tmp_path, tiny_c
 
 
 def test_organisation_names_scope_by_whole_words_never_by_their_parts():
-    from fouassist.analysis import Analyzer
-    from fouassist.retrieval import organisation_names, scope
-    from fouassist.store import DocumentRecord
+    from fouassist.ask.retrieval import scope
+    from fouassist.index.catalog import organisation_names
+    from fouassist.index.store import DocumentRecord
+    from fouassist.language.analysis import Analyzer
 
     analyzer = Analyzer()
     records = [DocumentRecord(id=f"d{n}", source=f"{n}.txt", format="txt", title="Plan", organisation=name,

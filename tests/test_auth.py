@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import Server
 
 KEY = "walk-test-key-5d1c"

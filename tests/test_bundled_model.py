@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fouassist import bundled_model
-from fouassist.bundled_model import (
+from fouassist.index import bundled_model
+from fouassist.index.bundled_model import (
     PASSAGE_PREFIX,
     QUERY_PREFIX,
     BundledModelUnavailable,

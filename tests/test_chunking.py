@@ -1,11 +1,12 @@
 """Chunks follow sections, never cut a sentence, and point back into the document text."""
 
 import pytest
-
 from conftest import CORPUS, MANIFEST
-from fouassist.analysis import Analyzer
-from fouassist.chunking import chunk_document, split_sentences
-from fouassist.documents import load_manifest, read_file
+
+from fouassist.ingest.chunking import chunk_document
+from fouassist.ingest.documents import load_manifest, read_file
+from fouassist.language.analysis import Analyzer
+from fouassist.language.sentences import split_sentences
 
 TARGET, MAXIMUM, MINIMUM = 900, 1600, 250
 

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, cli_environment
 
-from conftest import CORPUS, ROOT, cli_environment
-from fouassist.answerability import AnswerabilityModel
-from fouassist.evaluation import load_questions
+from fouassist.ask.answerability import AnswerabilityModel
+from fouassist.evaluate.measure import load_questions
 from fouassist.feedback import Feedback, FeedbackStore
 
 

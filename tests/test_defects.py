@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import CORPUS, MANIFEST, PINNED, Server, make_settings
 from hostile import docx_with_body
-from fouassist.answer import neutral
+from test_documents import pdf_bytes
+
+from fouassist.ask.answer import neutral
 from fouassist.feedback import Feedback, FeedbackStore
 from fouassist.service import Service
-from test_documents import pdf_bytes
 
 KEY = "defects-test-key-41"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -216,10 +216,10 @@ def test_asking_is_rate_limited_per_client(tmp_path):
 
 
 def test_the_interface_removes_uploaded_files_once_read(tmp_path):
+    from fouassist_ui.app import Interface
     from gradio import utils as gradio_utils
 
-    from fouassist.middleware import ClientLimiter
-    from fouassist_ui.app import Interface
+    from fouassist.serve.middleware import ClientLimiter
 
     service = Service(make_settings(tmp_path / "data"))
     folder = Path(gradio_utils.get_upload_folder()) / "test-removes"  # where Gradio keeps uploads

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS, make_settings
+
 from fouassist.service import Service
 
 MODEL = "intfloat/multilingual-e5-small"

@@ -4,11 +4,18 @@ import io
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS, MANIFEST
-from fouassist.analysis import Analyzer
-from fouassist.cleaning import clean_pages, join_hyphenated
-from fouassist.documents import DocumentError, find_date, find_organisation, load_manifest, read_document, read_file
+
+from fouassist.ingest.cleaning import clean_pages, join_hyphenated
+from fouassist.ingest.documents import (
+    DocumentError,
+    find_date,
+    find_organisation,
+    load_manifest,
+    read_document,
+    read_file,
+)
+from fouassist.language.analysis import Analyzer
 
 
 @pytest.fixture(scope="module")

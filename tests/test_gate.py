@@ -10,11 +10,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS, MANIFEST, ROOT, make_settings
-from fouassist import metrics
-from fouassist.eval_report import RULES, gate
-from fouassist.evaluation import external_sets
+
+from fouassist.evaluate import metrics
+from fouassist.evaluate.measure import external_sets
+from fouassist.evaluate.report import RULES, gate
 from fouassist.service import Service
 
 RULE_TABLES = '''

@@ -8,12 +8,12 @@ from dataclasses import replace
 import httpx
 import openai
 import pytest
-from pydantic import ValidationError
-
 from conftest import CORPUS, ROOT, Server, free_port, make_settings
-from fouassist.generation import Prompts, Verifier, fenced
-from fouassist.service import Service
+from pydantic import ValidationError
 from standin_llm import INJECTION_ECHO, INVENTED, StandInServer, first_sentence
+
+from fouassist.ask.generation import Prompts, Verifier, fenced
+from fouassist.service import Service
 
 QUESTION = "Vad säger strategin om forskningstid?"
 PLANTED = {
@@ -310,8 +310,9 @@ def _component(blocks, elem_id: str) -> dict:
 
 
 def test_interface_offers_generative_answers_when_a_model_is_configured(standin_server, corpus_service, tmp_path):
-    from fouassist.middleware import ClientLimiter
     from fouassist_ui.app import Interface, build, new_session
+
+    from fouassist.serve.middleware import ClientLimiter
 
     no_limits = ClientLimiter({})
     assert _component(build(corpus_service, no_limits), "answer-mode")["visible"] is False

@@ -5,13 +5,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS, make_settings
-from fouassist.backends import DENSE
-from fouassist.embedding import load_embedder
-from fouassist.service import Service
-from fouassist.store import CHUNKS, ChunkPayload
 from test_documents import pdf_bytes
+
+from fouassist.index.backends import DENSE
+from fouassist.index.embedding import load_embedder
+from fouassist.index.store import CHUNKS, ChunkPayload
+from fouassist.service import Service
 
 
 def chunk_payloads(service: Service) -> list[ChunkPayload]:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from fouassist import metrics
+from fouassist.evaluate import metrics
 
 
 def test_hits_and_reciprocal_rank():
@@ -54,7 +54,7 @@ def test_reference_set_is_complete_and_its_gold_quotes_exist(corpus_service):
     from collections import Counter
     from pathlib import Path
 
-    from fouassist.evaluation import load_questions
+    from fouassist.evaluate.measure import load_questions
 
     questions = load_questions(Path(__file__).resolve().parents[1] / "eval" / "sets" / "default.jsonl")
     assert len(questions) >= 80 and len({q.id for q in questions}) == len(questions)

@@ -13,11 +13,11 @@ import subprocess
 import sys
 import time
 
+import hostile
 import httpx
 import pytest
-
-import hostile
 from conftest import Server
+
 from fouassist.feedback import Feedback, FeedbackStore
 
 QUIET = {"FOUASSIST_AUTO_INGEST": "false"}

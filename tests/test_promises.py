@@ -12,8 +12,8 @@ import sys
 
 import httpx
 import pytest
-
 from conftest import Server, cli_environment, make_settings
+
 from fouassist.config import Settings
 
 TEXT = "Plan för zebraforskning\n\nRegionen ska satsa på zebraforskning varje år."

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import CORPUS, Server, cli_environment, make_settings
-from fouassist.answer import neutral
-from fouassist.service import Service
 from test_documents import encrypted_pdf, pdf_bytes
+
+from fouassist.ask.answer import neutral
+from fouassist.service import Service
 
 KEY = "robust-test-key-7f3a"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -338,7 +338,6 @@ def test_the_cli_says_clearly_that_a_running_server_holds_the_index(tmp_path):
 def test_sixteen_askers_while_documents_come_and_go(server):
     questions = ["Vad säger strategin om forskningstid?", "Hva sier planen om samarbeid med industrien?",
                  "Hur ska kliniska prövningar med simulatorer organiseras?", "Vad säger dokumenten om hälsodata?"]
-    probe = "Hur ska kliniska prövningar med simulatorer organiseras?"
     document = ("Plan för kliniska prövningar med simulatorer\n\n"
                 "Kliniska prövningar med simulatorer ska organiseras av ett regionalt prövningscentrum. "
                 "Centret ska samordna alla prövningar med simulatorer i regionen.\n")

@@ -7,7 +7,6 @@ import json
 import threading
 
 import httpx
-
 from conftest import SHIPPED_MODEL, Server, make_settings, run_in_threads
 
 CYBER = "cybersäkerhet"  # doc 002: "... informationssäkerhet, inkl. dataskydd och cybersäkerhet"

@@ -16,14 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from conftest import CORPUS, free_port, make_settings
 from qdrant_client import QdrantClient
 
-from conftest import CORPUS, free_port, make_settings
-from fouassist.api import create_app
-from fouassist.backends import EdgeBackend, ServerBackend
-from fouassist.embedding import ModelStatus
+from fouassist.index.backends import EdgeBackend, ServerBackend
+from fouassist.index.embedding import ModelStatus
+from fouassist.index.store import IndexLayoutError, SearchFilters
+from fouassist.serve.api import create_app
 from fouassist.service import Models, Service, load_models
-from fouassist.store import IndexLayoutError, SearchFilters
 
 QUERIES = ["forskningstid", "samarbeid med industrien", "hälsodata för forskning", "Helse Midt-Norge handlingsplan",
            "kollektivtrafik", "innovationsmotor Västerbotten", "kliniska studier och patientmedverkan"]
@@ -135,7 +135,7 @@ def test_an_index_of_the_old_layout_is_detected_and_never_read(tmp_path: Path):
 def test_a_store_without_fouassist_metadata_is_refused(tmp_path: Path):
     client = QdrantClient(path=str(tmp_path / "foreign"))
     backend = ServerBackend(client, "fouassist")
-    from fouassist.backends import Point
+    from fouassist.index.backends import Point
 
     backend.upsert([Point("00000000-0000-0000-0000-000000000001", {"something": "else"})])
     with pytest.raises(IndexLayoutError, match="ingest --reset"):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ARTIFACTS, Server
 
 CHROMIUM = "/usr/bin/chromium"

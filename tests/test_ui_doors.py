@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import Server
 
 KEY = "doors-test-key-93"
@@ -261,8 +260,8 @@ def test_every_event_takes_hostile_data_without_reading_a_file_or_stalling(door)
 # -- when reads need the key, every door of the interface does -------------------------------------------------
 
 def test_when_reads_need_the_key_the_interface_needs_a_login(tmp_path):
-    from test_ui import CHROMIUM, ARGS
     from playwright.sync_api import sync_playwright
+    from test_ui import ARGS, CHROMIUM
 
     server = Server(tmp_path / "data", env={"FOUASSIST_API_KEY": KEY, "FOUASSIST_READ_REQUIRES_KEY": "true",
                                             "FOUASSIST_RATE_LIMIT_LOGIN": "3/minute"})

@@ -19,24 +19,32 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before any Blocks exist
 
 import gradio as gr  # noqa: E402
+
 # Gradio switches matplotlib's backend around every event, and the first switch imports pyplot
 # (about a second) on the event loop, where /health would wait for it: import it here, with Gradio,
 # in the background.
 import matplotlib.pyplot  # noqa: E402, F401
-from gradio import utils as gr_utils  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
-
-from fouassist.answer import Answer  # noqa: E402
-from fouassist.feedback import Feedback  # noqa: E402
-from fouassist.schemas import MAX_QUESTION_CHARS  # noqa: E402
-from fouassist.jobs import QueueFull  # noqa: E402
-from fouassist.middleware import ClientLimiter, Input, InterfaceEvents  # noqa: E402
-from fouassist.service import Busy, NotFound, QuestionTooLong, Service  # noqa: E402
-from fouassist.store import SearchFilters  # noqa: E402
 from fouassist_ui.render import (  # noqa: E402
-    BRIDGE_JS, CSS, SOURCES_JS, banner_markdown, chat_markup, context_html, literal, sources_html,
+    BRIDGE_JS,
+    CSS,
+    SOURCES_JS,
+    banner_markdown,
+    chat_markup,
+    context_html,
+    literal,
+    sources_html,
 )
 from fouassist_ui.texts import EXAMPLES, FILE_ERRORS, LANGUAGES, TEXTS, language_of_browser  # noqa: E402
+from gradio import utils as gr_utils  # noqa: E402
+
+from fouassist.ask.answer import Answer  # noqa: E402
+from fouassist.bounds import MAX_QUESTION_CHARS  # noqa: E402
+from fouassist.feedback import Feedback  # noqa: E402
+from fouassist.index.store import SearchFilters  # noqa: E402
+from fouassist.ingest.jobs import QueueFull  # noqa: E402
+from fouassist.serve.middleware import ClientLimiter, Input, InterfaceEvents  # noqa: E402
+from fouassist.service import Busy, NotFound, QuestionTooLong, Service  # noqa: E402
 
 log = logging.getLogger(__name__)
 UI_PATH = "/ui"
@@ -415,7 +423,7 @@ def build(service: Service, limiter: ClientLimiter) -> gr.Blocks:
 
 
 def gate_rule(block, changing: dict) -> Input:
-    """What the gate lets through for one input of an event (see fouassist.middleware.Input)."""
+    """What the gate lets through for one input of an event (see fouassist.serve.middleware.Input)."""
     if isinstance(block, gr.State):
         return Input("state")
     if isinstance(block, gr.File):

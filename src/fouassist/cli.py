@@ -54,10 +54,10 @@ def _settings() -> Settings:
 
 
 def _service(settings: Settings | None = None):
-    from fouassist.backends import IndexBusy
-    from fouassist.documents import DocumentError
+    from fouassist.index.backends import IndexBusy
+    from fouassist.index.store import IndexLayoutError
+    from fouassist.ingest.documents import DocumentError
     from fouassist.service import Service
-    from fouassist.store import IndexLayoutError
 
     try:
         return Service(settings or _settings())
@@ -148,8 +148,9 @@ def ask(
                     ] = "extractive",
 ) -> None:
     """Answer a question from the indexed documents, with citations."""
-    from fouassist.schemas import AskResponse, check_question
-    from fouassist.store import SearchFilters
+    from fouassist.bounds import check_question
+    from fouassist.index.store import SearchFilters
+    from fouassist.serve.schemas import AskResponse
 
     try:
         question = check_question(question)
@@ -188,8 +189,8 @@ def serve(
     """Start the HTTP API (and the web interface at /ui) with uvicorn."""
     import uvicorn
 
-    from fouassist.api import create_app
-    from fouassist.sandbox import start_readers
+    from fouassist.ingest.sandbox import start_readers
+    from fouassist.serve.api import create_app
 
     settings = _settings()
     service = _service(settings)
@@ -271,8 +272,8 @@ def evaluate(
                           ] = True,
 ) -> None:
     """Measure retrieval, citations, answers and abstention against reference questions."""
-    from fouassist import eval_report
-    from fouassist.evaluation import EXTERNAL_FILES, external_sets, run_default, run_external
+    from fouassist.evaluate import report as eval_report
+    from fouassist.evaluate.measure import EXTERNAL_FILES, external_sets, run_default, run_external
 
     names = ["default", "swefaq", "norquad"] if set_name == "all" else [set_name]
     if any(n not in ("default", "swefaq", "norquad") for n in names):
@@ -338,8 +339,8 @@ def answerability_train(
 
     import numpy as np
 
-    from fouassist.answerability import DENSE_SIGNALS, AnswerabilityModel, Signals, fit, rates
-    from fouassist.evaluation import answerability_material, kept_answerability_material
+    from fouassist.ask.answerability import DENSE_SIGNALS, AnswerabilityModel, Signals, fit, rates
+    from fouassist.evaluate.measure import answerability_material, kept_answerability_material
 
     if not 0 <= false_abstention < 1:
         fail("--false-abstention must be between 0 and 1")

@@ -8,14 +8,14 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from fouassist.schemas import Text
+from fouassist.bounds import Text
 
 Rating = Literal["helpful", "not_helpful"]
 

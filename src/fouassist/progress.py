@@ -7,6 +7,7 @@ import time
 
 from tqdm import tqdm
 
+
 class StageLines:
     """What a progress bar says, as a few lines: when the stage starts, at each tenth of the
     way, and when it ends."""

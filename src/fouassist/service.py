@@ -18,23 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from fouassist import __version__
-from fouassist.analysis import Analyzer
-from fouassist.answer import Answer, AnswerSettings, Composer, stream_pieces
-from fouassist.answerability import AnswerabilityModel, Signals
-from fouassist.backends import SearchBackend, open_backend
-from fouassist.catalog import Background, CatalogWatch
+from fouassist.ask.answer import Answer, AnswerSettings, Composer, stream_pieces
+from fouassist.ask.answerability import AnswerabilityModel, Signals
+from fouassist.ask.generation import Generator, load_generator
+from fouassist.ask.retrieval import Retrieval, RetrievalSettings, Retriever, load_glossary
+from fouassist.bounds import MAX_QUESTION_CHARS
 from fouassist.config import Settings
-from fouassist.documents import Document, DocumentError, ManifestEntry, ReadLimits, content_id, load_manifest
-from fouassist.embedding import Embedder, ModelStatus, load_embedder, load_reranker
 from fouassist.feedback import FeedbackStore
-from fouassist.generation import Generator, load_generator
-from fouassist.ingestion import ChunkSettings, IngestReport, Ingestor
-from fouassist.jobs import Job, JobQueue
-from fouassist.sandbox import ParseBudget, read_bounded
+from fouassist.index.backends import SearchBackend, open_backend
+from fouassist.index.catalog import Background, CatalogWatch
+from fouassist.index.embedding import Embedder, ModelStatus, load_embedder, load_reranker
+from fouassist.index.store import DocumentRecord, IndexLayoutError, IndexStore, SearchFilters, legacy_index
+from fouassist.ingest.documents import Document, DocumentError, ManifestEntry, ReadLimits, content_id, load_manifest
+from fouassist.ingest.indexer import ChunkSettings, Ingestor, IngestReport
+from fouassist.ingest.jobs import Job, JobQueue
+from fouassist.ingest.sandbox import ParseBudget, read_bounded
+from fouassist.language.analysis import Analyzer
 from fouassist.progress import progress_bar
-from fouassist.retrieval import Retrieval, Retriever, RetrievalSettings, load_glossary
-from fouassist.schemas import MAX_QUESTION_CHARS
-from fouassist.store import DocumentRecord, IndexLayoutError, IndexStore, SearchFilters, legacy_index
 
 log = logging.getLogger(__name__)
 

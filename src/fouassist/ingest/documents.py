@@ -7,6 +7,7 @@ then overridden by the manifest where it has an entry for the file.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import re
@@ -14,7 +15,6 @@ import tomllib
 import zipfile
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, field, replace
-import datetime as dt
 from functools import cached_property
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,9 +22,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from fouassist.analysis import Analyzer
 from fouassist.config import Settings
-from fouassist.cleaning import Block, clean_pages
+from fouassist.ingest.cleaning import Block, clean_pages
+from fouassist.language.analysis import Analyzer
 
 SUPPORTED_SUFFIXES = {".pdf": "pdf", ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html", ".docx": "docx"}

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from fouassist.analysis import ANALYZER_VERSION, Analyzer
-from fouassist.backends import Sparse
-from fouassist.chunking import Chunk, chunk_document, embedding_text
-from fouassist.documents import Document
-from fouassist.embedding import Embedder
-from fouassist.store import ChunkPayload, DocumentRecord, IndexStore, SentencePayload, date_number
+from fouassist.index.backends import Sparse
+from fouassist.index.embedding import Embedder
+from fouassist.index.store import ChunkPayload, DocumentRecord, IndexStore, SentencePayload, date_number
+from fouassist.ingest.chunking import Chunk, chunk_document, embedding_text
+from fouassist.ingest.documents import Document
+from fouassist.language.analysis import ANALYZER_VERSION, Analyzer
 
 log = logging.getLogger(__name__)
 

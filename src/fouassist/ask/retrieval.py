@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from fouassist.analysis import AnalyzedQuery, Analyzer, Concept, Vocabulary, term_id, term_key, tokens, zipf
-from fouassist.backends import Sparse
-from fouassist.embedding import Embedder
-from fouassist.store import DocumentRecord, Hit, IndexStore, SearchFilters
+from fouassist.index.backends import Sparse
+from fouassist.index.embedding import Embedder
+from fouassist.index.store import Hit, IndexStore, SearchFilters
+from fouassist.language.analysis import AnalyzedQuery, Analyzer, Concept, term_id, term_key, zipf
 
 if TYPE_CHECKING:
-    from fouassist.catalog import Catalog
+    from fouassist.index.catalog import Catalog
 
 SYNONYM_WEIGHT = 0.6
 UNSEEN_MIN_WEIGHT = 0.2
@@ -42,9 +42,6 @@ _TOPIC_RE = re.compile(
     r"\s+(.+)$",
     re.IGNORECASE,
 )
-# Words of organisation names that do not single out one organisation.
-_GENERIC_NAME_WORDS = {"region", "sjukvårdsregion", "helse", "landsting", "läns", "län", "samverkansnämnd",
-                       "hf", "kommun", "kommune", "fylkeskommune", "universitetssykehus", "hospital"}
 SCOPE_PENALTY = 0.5
 
 _FOLLOW_UP_CUES = {
@@ -382,25 +379,6 @@ def scope(query: AnalyzedQuery, names: dict[str, set[str]]) -> set[str]:
         for key in [*concept.full, *concept.parts]:
             found |= names.get(key, set())
     return found
-
-
-def organisation_names(analyzer: Analyzer, records: list[DocumentRecord]) -> dict[str, set[str]]:
-    """Term key of a word of an organisation's name -> its documents, so that a question naming
-    one can be scoped to them. Only whole words count: the parts of "Samverkansnämnden" or
-    "Mellansverige" ("samverkan", "sverige") are topics, not names. (Each organisation is
-    analysed once, however many documents it has.)"""
-    keys_of: dict[tuple[str, str], list[str]] = {}
-    names: dict[str, set[str]] = {}
-    for record in records:
-        organisation = (record.organisation or "", record.language)
-        if organisation not in keys_of:
-            name, language = organisation
-            whole = {term_key(term) for word in tokens(name) for term, weight in analyzer.word_terms(word, language)
-                     if weight == 1.0}
-            keys_of[organisation] = sorted(whole - _GENERIC_NAME_WORDS)
-        for key in keys_of[organisation]:
-            names.setdefault(key, set()).add(record.id)
-    return names
 
 
 @contextmanager

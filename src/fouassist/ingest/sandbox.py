@@ -17,10 +17,10 @@ import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from fouassist.documents import Document, DocumentError, ManifestEntry, ReadLimits
+from fouassist.ingest.documents import Document, DocumentError, ManifestEntry, ReadLimits
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["fouassist.sandbox_child"])
+_CONTEXT.set_forkserver_preload(["fouassist.ingest.sandbox_child"])
 
 
 def start_readers() -> None:
@@ -86,6 +86,6 @@ def read_bounded(name: str, data: bytes, budget: ParseBudget, manifest: dict[str
 
 
 def _read_in_child(sender: Connection, *args) -> None:
-    from fouassist.sandbox_child import read  # imported (with the parsers) by the forkserver already
+    from fouassist.ingest.sandbox_child import read  # imported (with the parsers) by the forkserver already
 
     read(sender, *args)

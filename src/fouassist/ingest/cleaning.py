@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import wordfreq
 
-from fouassist.analysis import MAX_WORD_CHARS
+from fouassist.language.analysis import MAX_WORD_CHARS
 
 # Bullet glyphs seen in extracted PDFs and web pages (private-use Symbol/Wingdings glyphs such as
 # U+F0B7 become "•" in normalize_characters).

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from fouassist.schemas import LONE_SURROGATE
+from fouassist.bounds import LONE_SURROGATE
 
 access_log = logging.getLogger("fouassist.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

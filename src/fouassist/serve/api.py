@@ -20,24 +20,48 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fouassist import __version__
-from fouassist.answer import Answer
+from fouassist.ask.answer import Answer
 from fouassist.feedback import Feedback
-from fouassist.jobs import Job, QueueFull
-from fouassist.middleware import (
-    NO_INTERFACE, UI_API, BodyLimitMiddleware, ClientLimiter, CrossSiteGuard, Metrics, RateLimitMiddleware,
-    RequestMiddleware, WebInterfaceGate, key_matches,
+from fouassist.ingest.jobs import Job, QueueFull
+from fouassist.serve.middleware import (
+    NO_INTERFACE,
+    UI_API,
+    BodyLimitMiddleware,
+    ClientLimiter,
+    CrossSiteGuard,
+    Metrics,
+    RateLimitMiddleware,
+    RequestMiddleware,
+    WebInterfaceGate,
+    key_matches,
 )
-from fouassist.schemas import (
-    GENERATIVE_MODEL, AskRequest, AskResponse, ChatRequest, CitationOut, ContextOut, DocumentList, DocumentWithText,
-    ErrorOut, FeedbackSaved, HealthResponse, JobList, JobOut, PassageOut, RetrieveRequest, RetrieveResponse,
-    TextDocument, UploadResult, check_text,
+from fouassist.serve.schemas import (
+    GENERATIVE_MODEL,
+    AskRequest,
+    AskResponse,
+    ChatRequest,
+    CitationOut,
+    ContextOut,
+    DocumentList,
+    DocumentWithText,
+    ErrorOut,
+    FeedbackSaved,
+    HealthResponse,
+    JobList,
+    JobOut,
+    PassageOut,
+    RetrieveRequest,
+    RetrieveResponse,
+    TextDocument,
+    UploadResult,
+    check_text,
 )
 from fouassist.service import Busy, NotFound, QuestionTooLong, Service
 

@@ -1,4 +1,4 @@
-"""What runs in the reader process of `fouassist.sandbox`. The forkserver imports this module,
+"""What runs in the reader process of `fouassist.ingest.sandbox`. The forkserver imports this module,
 and with it the parsers, the word lists and the language dictionaries, once (seconds); every
 reader process inherits them."""
 
@@ -11,9 +11,9 @@ from multiprocessing.connection import Connection
 import docx  # noqa: F401 - loaded here once, not in every reader process
 import pypdf  # noqa: F401
 
-from fouassist.analysis import Analyzer
-from fouassist.cleaning import warm_word_lists
-from fouassist.documents import DocumentError, ManifestEntry, ReadLimits, read_document
+from fouassist.ingest.cleaning import warm_word_lists
+from fouassist.ingest.documents import DocumentError, ManifestEntry, ReadLimits, read_document
+from fouassist.language.analysis import Analyzer
 
 _ANALYZER = Analyzer()
 warm_word_lists()

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fouassist.analysis import Concept, lemma, tokens, zipf
-from fouassist.answerability import AnswerabilityModel, Signals
-from fouassist.retrieval import Passage, Retrieval, Retriever, SentenceSpan
+from fouassist.ask.answerability import AnswerabilityModel, Signals
+from fouassist.ask.retrieval import Passage, Retrieval, Retriever, SentenceSpan
+from fouassist.language.analysis import Concept, lemma, tokens, zipf
 
 # Everything the answer says besides the quotes, per answer language.
 TEMPLATES = {

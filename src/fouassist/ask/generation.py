@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fouassist.analysis import Concept
-from fouassist.answer import Answer, Citation, Composer, cite, stream_pieces
-from fouassist.chunking import split_sentences
-from fouassist.retrieval import Passage, Retrieval, Retriever
+from fouassist.ask.answer import Answer, Citation, Composer, cite, stream_pieces
+from fouassist.ask.retrieval import Passage, Retrieval, Retriever
+from fouassist.language.analysis import Concept
+from fouassist.language.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 

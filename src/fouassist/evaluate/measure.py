@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fouassist import metrics
+from fouassist.evaluate import metrics
 from fouassist.progress import progress_bar
 from fouassist.service import Service
 
@@ -339,7 +339,7 @@ def fresh_service(settings, index_dir: Path) -> Service:
     """A service over an empty embedded index of its own, with the caller's models and settings."""
     import shutil
 
-    from fouassist.service import Models, load_models
+    from fouassist.service import load_models
 
     shutil.rmtree(index_dir, ignore_errors=True)
     local = settings.model_copy(update={"data_dir": index_dir, "qdrant_url": ""})
@@ -430,7 +430,6 @@ def answerability_material(settings, work: Path, progress: bool = True) -> list[
     question of the development material with unanswerable questions: the default set's dev
     split, and SweFAQ's tuning half and NorQuAD train with every other gold passage removed.
     Questions about one passage share a group."""
-    from fouassist.answerability import Signals
 
     kept = work / "signals.jsonl"  # what the signals of this version were; reused by --reuse-signals
     rows = []
@@ -449,7 +448,7 @@ def answerability_material(settings, work: Path, progress: bool = True) -> list[
 
 def kept_answerability_material(work: Path) -> list[tuple[str, str, Any, Any, bool]]:
     """The signals the last `answerability_material(work)` computed."""
-    from fouassist.answerability import Signals
+    from fouassist.ask.answerability import Signals
 
     rows = [json.loads(line) for line in (work / "signals.jsonl").read_text(encoding="utf-8").splitlines()]
     names = Signals.names()

@@ -26,7 +26,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fouassist.backends import DENSE, SPARSE, Match, Point, QueryPlan, Range, Ranking, SearchBackend, Sparse, Where
+from fouassist.index.backends import (
+    DENSE,
+    SPARSE,
+    Match,
+    Point,
+    QueryPlan,
+    Range,
+    Ranking,
+    SearchBackend,
+    Sparse,
+    Where,
+)
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import queue
+import socket
 import threading
 import unicodedata
 from collections import OrderedDict
@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from fouassist.bundled_model import BUNDLED_MODEL_NAME, BundledModelUnavailable, ensure_bundled_model
+from fouassist.index.bundled_model import BUNDLED_MODEL_NAME, BundledModelUnavailable, ensure_bundled_model
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from fouassist.analysis import Analyzer, Vocabulary
-from fouassist.retrieval import organisation_names
-from fouassist.store import DocumentRecord, IndexStore
+from fouassist.index.store import DocumentRecord, IndexStore
+from fouassist.language.analysis import Analyzer, Vocabulary, term_key, tokens
 
 T = TypeVar("T")
+
+# Words of organisation names that do not single out one organisation.
+_GENERIC_NAME_WORDS = {"region", "sjukvårdsregion", "helse", "landsting", "läns", "län", "samverkansnämnd",
+                       "hf", "kommun", "kommune", "fylkeskommune", "universitetssykehus", "hospital"}
 
 
 class Background(Generic[T]):
@@ -120,3 +123,22 @@ class CatalogWatch:
                     self.catalog = Catalog.read(self.store, self.analyzer)
                 self._checked = time.monotonic()
             return self.catalog
+
+
+def organisation_names(analyzer: Analyzer, records: list[DocumentRecord]) -> dict[str, set[str]]:
+    """Term key of a word of an organisation's name -> its documents, so that a question naming
+    one can be scoped to them. Only whole words count: the parts of "Samverkansnämnden" or
+    "Mellansverige" ("samverkan", "sverige") are topics, not names. (Each organisation is
+    analysed once, however many documents it has.)"""
+    keys_of: dict[tuple[str, str], list[str]] = {}
+    names: dict[str, set[str]] = {}
+    for record in records:
+        organisation = (record.organisation or "", record.language)
+        if organisation not in keys_of:
+            name, language = organisation
+            whole = {term_key(term) for word in tokens(name) for term, weight in analyzer.word_terms(word, language)
+                     if weight == 1.0}
+            keys_of[organisation] = sorted(whole - _GENERIC_NAME_WORDS)
+        for key in keys_of[organisation]:
+            names.setdefault(key, set()).add(record.id)
+    return names

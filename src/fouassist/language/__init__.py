@@ -1,0 +1,2 @@
+"""Swedish and Norwegian text analysis shared by both paths: tokens, lemmas, compound splitting,
+stop words and language detection."""
