@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from fouassist.ask.ranking import RankWeights, diversify, rank_score  # noqa: E402
 from fouassist.ask.retrieval import Passage, RetrievalSettings, Retriever  # noqa: E402
 from fouassist.config import Settings  # noqa: E402
 from fouassist.evaluate import metrics  # noqa: E402
@@ -78,18 +79,10 @@ def cases(service: Service, questions, retriever: Retriever, candidates: int, mo
     return found
 
 
-def ranked(case: Case, weights: tuple[float, float, float], decay: float) -> list[Candidate]:
-    """What the ranking stage does: score, then greedy selection with a per-document decay."""
-    coverage_w, dense_w, fused_w = weights
-    scores = [(coverage_w * c.coverage + dense_w * c.dense + fused_w / (1.0 + c.fused_rank / 5.0)) * c.scope
-              for c in case.candidates]
-    remaining = sorted(range(len(scores)), key=lambda i: -scores[i])
-    chosen, per_document = [], {}
-    while remaining and len(chosen) < DEPTH:
-        best = max(remaining, key=lambda i: scores[i] * decay ** per_document.get(case.candidates[i].document_id, 0))
-        remaining.remove(best)
-        chosen.append(case.candidates[best])
-        per_document[case.candidates[best].document_id] = per_document.get(case.candidates[best].document_id, 0) + 1
+def ranked(case: Case, weights: RankWeights, decay: float) -> list[Candidate]:
+    """What the ranking stage does (the retriever's own formula): score, then a pick spread over documents."""
+    scored = [(rank_score(weights, c.coverage, c.dense, c.fused_rank, c.scope), c) for c in case.candidates]
+    chosen = [c for _, c in diversify(scored, lambda pair: pair[0], lambda pair: pair[1].document_id, decay, DEPTH)]
     if case.per_document:
         seen, first = set(), []
         for candidate in chosen:
@@ -140,10 +133,10 @@ def main() -> None:
                 found[name] = cases(service, questions, retriever, candidates)
             for weights in itertools.product([1.0], dense_steps, fused_steps):
                 for decay in decays:
-                    singles = {name: {"lexical": scores(pools["lexical"], (weights[0], 0.0, weights[2]), decay),
-                                      "dense": scores(pools["dense"], (0.0, 1.0, 0.0), decay)}
+                    singles = {name: {mode: scores(pools[mode], RankWeights.of(mode, *weights), decay)
+                                      for mode in ("lexical", "dense")}
                                for name, pools in singles_found.items()}
-                    result = {name: scores(f, weights, decay) for name, f in found.items()}
+                    result = {name: scores(f, RankWeights.of("hybrid", *weights), decay) for name, f in found.items()}
                     floor_ok = all(result[n][m] >= max(singles[n]["lexical"][m], singles[n]["dense"][m]) - 1e-9
                                    for n in result for m in result[n])
                     objective = sum(v for r in result.values() for v in r.values()) / (3 * len(result))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from fouassist.ask.ranking import RankWeights, diversify, rank_score
 from fouassist.index.backends import Sparse
 from fouassist.index.embedding import Embedder
 from fouassist.index.store import Hit, IndexStore, SearchFilters
@@ -315,9 +316,7 @@ class Retriever:
         covers, how close its vector is to the question's, where the engine (or the reranker,
         when `order` is given) put it; then spread the picks over documents."""
         s = self.settings
-        weights = {"hybrid": (s.coverage_weight, s.dense_weight, s.fused_weight),
-                   "lexical": (s.coverage_weight, 0.0, s.fused_weight),
-                   "dense": (0.0, 1.0, 0.0)}[mode]
+        weights = RankWeights.of(mode, s.coverage_weight, s.dense_weight, s.fused_weight)
         content = query.content or query.concepts
         if order:
             rank_of = {i: rank for rank, i in enumerate(order)}
@@ -327,23 +326,8 @@ class Retriever:
         for index, passage in enumerate(passages):
             passage.coverage = self.coverage(content, idf, passage.terms)
             passage.scope = SCOPE_PENALTY if scoped and passage.document_id not in scoped else 1.0
-            rank_score = 1.0 / (1.0 + rank_of[index] / 5.0)
-            passage.score = (weights[0] * passage.coverage + weights[1] * passage.dense
-                             + weights[2] * rank_score) * passage.scope
-        return self._diversify(passages, top_k)
-
-    def _diversify(self, passages: list[Passage], top_k: int) -> list[Passage]:
-        """Greedy selection where each earlier pick from the same document lowers a passage's score."""
-        remaining = sorted(passages, key=lambda p: -p.score)
-        chosen: list[Passage] = []
-        per_document: dict[str, int] = {}
-        decay = self.settings.diversity_decay
-        while remaining and len(chosen) < top_k:
-            best = max(remaining, key=lambda p: p.score * decay ** per_document.get(p.document_id, 0))
-            remaining.remove(best)
-            chosen.append(best)
-            per_document[best.document_id] = per_document.get(best.document_id, 0) + 1
-        return chosen
+            passage.score = rank_score(weights, passage.coverage, passage.dense, rank_of[index], passage.scope)
+        return diversify(passages, lambda p: p.score, lambda p: p.document_id, s.diversity_decay, top_k)
 
     # -- the stages in a row --------------------------------------------------------------------------
     def search(self, text: str, top_k: int, filters: SearchFilters | None = None, language: str | None = None,
