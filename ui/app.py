@@ -43,6 +43,7 @@ from fouassist.bounds import MAX_QUESTION_CHARS  # noqa: E402
 from fouassist.feedback import Feedback  # noqa: E402
 from fouassist.index.store import SearchFilters  # noqa: E402
 from fouassist.ingest.jobs import QueueFull  # noqa: E402
+from fouassist.language.words import resource_language  # noqa: E402
 from fouassist.serve.middleware import ClientLimiter, Input, InterfaceEvents  # noqa: E402
 from fouassist.service import Busy, NotFound, QuestionTooLong, Service  # noqa: E402
 
@@ -138,7 +139,7 @@ class Interface:
             for event in self.service.ask_stream(question, filters=filters, history=session["history"], mode=mode):
                 if isinstance(event, Answer):
                     answer = {**asdict(event), "requested": mode}
-                    lang = interface_language(event.language)  # the sources speak the answer's language
+                    lang = resource_language(event.language)  # the sources speak the answer's language
                     chat[-1]["content"] = chat_markup(event.answer, turn)
                     session["history"] = session["history"] + [
                         {"role": "user", "content": question}, {"role": "assistant", "content": event.answer}]
@@ -274,15 +275,10 @@ def _filters(documents: Any, organisations: Any) -> SearchFilters | None:
     return SearchFilters(document_ids=documents, organisations=organisations) if documents or organisations else None
 
 
-def interface_language(language: str) -> str:
-    """The interface's texts for an answer's language: Swedish, or Norwegian for Bokmål and Nynorsk."""
-    return "sv" if language == "sv" else "nb"
-
-
 def follow_question(session: dict, current: str) -> dict:
     """The interface turns to the language of the last question (the reader may turn it back)."""
     answers = session.get("answers") or []
-    name = NAME_OF[interface_language(answers[-1]["language"])] if answers else current
+    name = NAME_OF[resource_language(answers[-1]["language"])] if answers else current
     return gr.update(value=name) if name != current else gr.update()
 
 

@@ -23,6 +23,30 @@ import numpy as np
 from fouassist.ask.answerability import AnswerabilityModel, Signals
 from fouassist.ask.retrieval import Passage, Retrieval, Retriever, SentenceSpan
 from fouassist.language.analysis import Concept, lemma, tokens, zipf
+from fouassist.language.words import (
+    AMOUNT_CUES,
+    AND_WORDS,
+    BODY_WORDS,
+    CHAPTER_WORDS,
+    CONTINUATION_WORDS,
+    COST_VERBS,
+    DATE_CUES,
+    DATE_QUESTION_WORDS,
+    FEW_WORDS,
+    INDEFINITE_ARTICLES,
+    LIST_JOINING_WORDS,
+    LIST_QUESTION_WORDS,
+    MODAL_VERBS,
+    MONTHS,
+    NUMBER_WORDS,
+    PERSON_CUES,
+    PERSON_QUESTION_WORDS,
+    PHRASE_JOINERS,
+    SEASONS,
+    WHICH_WORDS,
+    one_of,
+    resource_language,
+)
 
 # Everything the answer says besides the quotes, per answer language.
 TEMPLATES = {
@@ -66,41 +90,31 @@ _NEUTRAL = str.maketrans({"”": "’", "“": "‘", "„": "‚", '"': "'", "�
 TITLE_CHARS = 120
 
 # What a question asks for, and how to see it in a sentence.
+_OPENS = "(?:^|" + "|".join(rf"\b{word} " for word in AND_WORDS) + ")"  # at the start, or after "och"/"og"
 _ASKS = {
-    "amount": re.compile(r"\b(?:hur många|hur mycket|hur stor[at]? (?:andel|del|summa|budget)|vilket belopp|"
-                         r"hvor mange|hvor mye|hvor stor[et]? (?:andel|del|sum|budsjett)|hvilket beløp|kor mange|"
-                         r"kor mykje)\b", re.IGNORECASE),
-    "date": re.compile(r"(?:^|\boch |\bog )(?:när|når|kva tid)\b|\b(?:vilket datum|vilken dag|vilket år|hvilken dato|"
-                       r"hvilken dag|hvilket år|vilken månad|hvilken måned)\b", re.IGNORECASE),
-    "person": re.compile(r"(?:^|\boch |\bog )(?:vem|vilka personer|hvem|kven)\b|\bav vem\b|\bav hvem\b", re.IGNORECASE),
-    "list": re.compile(r"^(?:vilka|hvilke|kva for nokre)\b", re.IGNORECASE),
+    "amount": re.compile(rf"\b{one_of(AMOUNT_CUES)}\b", re.IGNORECASE),
+    "date": re.compile(rf"{_OPENS}{one_of(DATE_QUESTION_WORDS)}\b|\b{one_of(DATE_CUES)}\b", re.IGNORECASE),
+    "person": re.compile(rf"{_OPENS}{one_of(PERSON_QUESTION_WORDS)}\b|"
+                         + "|".join(rf"\b{cue}\b" for cue in PERSON_CUES), re.IGNORECASE),
+    "list": re.compile(rf"^{one_of(LIST_QUESTION_WORDS)}\b", re.IGNORECASE),
 }
-_NUMBER = re.compile(r"\d|\b(?:två|tre|fyra|fem|sex|sju|åtta|nio|tio|tolv|tjugo|hundra|tusen|miljon\w*|miljard\w*|"
-                     r"procent|hälften|to|fire|seks|syv|åtte|ti|hundre|million\w*|milliard\w*|prosent|halvparten)\b",
-                     re.IGNORECASE)
+_NUMBER = re.compile(rf"\d|\b{one_of(NUMBER_WORDS)}\b", re.IGNORECASE)
 # Numbers that are not amounts: years, dates, section and law references ("(2017:30)", "LS 1408-0943",
 # "10 kap 5 §").
 _NOT_AMOUNT = re.compile(r"\([^)]*\)|\b(?:19|20)\d{2}(?:-\d{2,4})?\b|\b\d+(?:\.\d+)+\b|\b\d+:\d+\b|\bLS [\d–-]+|"
-                         r"\b\d+\s*(?:kap\.?|kapitlet|§)|§\s*\d+")
-_MONTHS = (r"(?:januari|januar|februari|februar|mars|april|maj|mai|juni|juli|augusti|august|september|oktober|"
-           r"november|december|desember|våren|hösten|høsten|sommaren|sommeren|vintern|vinteren)")
+                         rf"\b\d+\s*{one_of([*CHAPTER_WORDS, '§'])}|§\s*\d+")
+_MONTHS = one_of([*MONTHS, *SEASONS])
 _MONTH = re.compile(_MONTHS, re.IGNORECASE)
 # A date that answers "när": a year, a day and month ("2. juni", "12.3"), not a bare month ("i mars").
 _FULL_DATE = re.compile(rf"\b(?:19|20)\d{{2}}\b|\b\d{{1,2}}\.\d{{1,2}}\b|\b\d{{1,2}}\.?\s+{_MONTHS}\b",
                         re.IGNORECASE)
-_BODY = re.compile(r"\b\w*(?:direktör|direktør|styrelse|styre[tn]?|nämnd|nemnd|ledning|ledelse|chef|råd(?:et)?|"
-                   r"fullmäktige|regering|regjering|departement|förbund|forbund|kommitté|komité|utskott|"
-                   r"ledningsgrupp|ordförande|leder|ansvarig)\w*\b", re.IGNORECASE)
+_BODY = re.compile(rf"\b\w*{one_of(BODY_WORDS)}\w*\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖÆØÉ][\w-]*)")
-_NAMED_PAIR = re.compile(r"[»”\"]\s*(?:och|og|samt)\s*[«“\"]|\b[A-ZÅÄÖÆØ][\w-]*\s+(?:och|og|samt)\s+[A-ZÅÄÖÆØ]")
-_FEW = re.compile(r"^(?:vilka|hvilke|kva for nokre)\s+(?:två|tre|2|3|to)\b", re.IGNORECASE)
-_WHICH = re.compile(r"\b(?:vilken|vilket|vilka|hvilken|hvilket|hvilke|kva for(?: ein| eit| nokre)?)\s+", re.IGNORECASE)
-# Words that join the parts of a phrase the question asks about ("lön för ST-läkare").
-_JOINERS = {"för", "av", "i", "om", "till", "med", "på", "vid", "inom", "mellan", "for", "til", "ved", "innen",
-            "mellom", "og", "och"}
-_ARTICLES = {"en", "ett", "ei", "et", "eit"}
-_MODALS = {"ska", "skall", "skal", "kan", "bör", "bør", "måste", "må", "vill", "vil", "skulle", "kunne", "kunna"}
-_COST_VERBS = {"kosta", "kostar", "kostade", "kostat", "koste", "koster", "kostet"}
+_AND = one_of(LIST_JOINING_WORDS)
+_NAMED_PAIR = re.compile(rf"[»”\"]\s*{_AND}\s*[«“\"]|\b[A-ZÅÄÖÆØ][\w-]*\s+{_AND}\s+[A-ZÅÄÖÆØ]")
+_LIST_TAIL = re.compile(rf",.*\b{_AND}\b")
+_FEW = re.compile(rf"^{one_of(LIST_QUESTION_WORDS)}\s+{one_of(FEW_WORDS)}\b", re.IGNORECASE)
+_WHICH = re.compile(rf"\b{one_of(WHICH_WORDS)}\s+", re.IGNORECASE)
 
 HEADING_FACTOR = 0.4  # a title or heading is quoted only when running text does not answer
 HEADING_WORDS = 12
@@ -115,7 +129,7 @@ EMBEDDED_SENTENCES = 12  # of those, how many are compared by embedding: the bes
 _SHORT_SENTENCE_WORDS = 4
 LIST_ITEMS = 6  # a quote that opens a list ("... bland annat:") takes up to this many of its items
 CONTINUED_CHARS = 600  # and a quote grows by its continuation only up to this length
-_CONTINUES = re.compile(r"(?:Detta|Dette|Dessa|Disse|Därigenom|Dermed|Härigenom|Herigjennom)\b")
+_CONTINUES = re.compile(rf"{one_of(CONTINUATION_WORDS)}\b")
 COMMON_ZIPF = 5.3  # words this frequent ("per", "mye", "år") are not what a question is about
 
 
@@ -140,7 +154,7 @@ def has_person(text: str) -> bool:
 def has_list(text: str) -> bool:
     """An item, items joined by commas, or the line that opens a list ("... inom bland annat:")."""
     return text.lstrip().startswith(("-", "•")) or text.rstrip().endswith(":") or text.count(",") >= 2 or \
-        bool(re.search(r",.*\b(?:och|og|samt)\b", text))
+        bool(_LIST_TAIL.search(text))
 
 
 def has_pair(text: str) -> bool:
@@ -489,12 +503,12 @@ def _phrases(question: str, concepts: dict[str, Concept], df: dict[str, int], jo
     words = re.findall(r"[^\W_][\w-]*", question)
     for position, word in enumerate(words):
         concept = concepts.get(tokens(word)[0] if tokens(word) else "")
-        if word.lower() in _COST_VERBS:
+        if word.lower() in COST_VERBS:
             asks_cost, kind = True, None
         elif position > 0 and is_verb(word, language, words[position - 2] if position > 1 else ""):
             kind = None  # what the question does ("avsätter", "hanteras") is no subject of the documents
         else:
-            kind = ("joiner" if word.lower() in _JOINERS else
+            kind = ("joiner" if word.lower() in PHRASE_JOINERS else
                     None if concept is None or zipf(word, language) >= COMMON_ZIPF else
                     "known" if _known(concept, df) else "missing")
         name = position > 0 and word[0].isupper() and not word[:2].isupper()  # "ST-läkare" is no name
@@ -515,7 +529,8 @@ def _phrases(question: str, concepts: dict[str, Concept], df: dict[str, int], jo
                                         and (kinds[end + 1] == "missing" or kinds[end + 1] == "known"
                                              and " " not in units[end + 1][0])):
                 end += 2 if kinds[end] == "joiner" else 1
-            start = index - 1 if index and units[index - 1][0].lower() in _ARTICLES else index  # "en parkeringsplats"
+            article = index and units[index - 1][0].lower() in INDEFINITE_ARTICLES  # "en parkeringsplats"
+            start = index - 1 if article else index
             missing.append(" ".join(text for text, _, _ in units[start:min(end, len(units))]))
             index = end
         elif kinds[index] == "known":
@@ -539,14 +554,14 @@ def is_verb(word: str, language: str, two_before: str = "") -> bool:
     lower = word.lower()
     if not lower.isalpha() or not word[0].islower():
         return False
-    base = lemma(lower, "nb" if language in ("nb", "nn") else "sv")
+    base = lemma(lower, resource_language(language))
     if base[-1:] in ("a", "e", "å") and lower in (base + "s", base + "r" if base[-1] in "aå" else ""):
         return True  # passive ("hanteras", "opprettes"), present ("ingår", "bidrar" from "bidra")
     if language == "sv" and base.endswith("a") and lower[len(base) - 1:] in ("ar", "er", "ade", "ades", "at", "ats"):
         return True  # "avsätter", "startades", "identifierat"
     if language == "sv" and base.endswith("ad") and lower == base + "e":
         return True  # "fattade" (the lemmatizer's participle "fattad")
-    return lower == base and base[-1:] in ("a", "e") and two_before.lower() in _MODALS
+    return lower == base and base[-1:] in ("a", "e") and two_before.lower() in MODAL_VERBS
 
 
 def _listed(phrases: list[str], joiner: str) -> str:

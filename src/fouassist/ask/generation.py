@@ -29,16 +29,15 @@ from fouassist.ask.answer import Answer, Citation, Composer, cite, stream_pieces
 from fouassist.ask.retrieval import Passage, Retrieval, Retriever
 from fouassist.language.analysis import Concept
 from fouassist.language.sentences import split_sentences
+from fouassist.language.words import INSTRUCTION_OBJECTS, INSTRUCTION_VERBS, ROLE_PHRASES, one_of, resource_language
 
 log = logging.getLogger(__name__)
 
 NO_ANSWER = "INGET_SVAR"  # what the prompts ask the model to say when the passages do not answer
 # Text that addresses the model rather than the reader: in a passage it is not evidence, in an
 # answer it is never shown (a model that obeyed an injection in a document echoes such text).
-INSTRUCTION_RE = re.compile(
-    r"\b(?:ignorera|ignorer|ignore|bortse fr[åa]n|glöm|glem|forget)\b.{0,40}\b(?:instruktion\w*|instruksjon\w*|"
-    r"instructions?|regler|regl\w*|rules?)\b|\bsystem[- ]?prompt\w*|\b(?:du är nu|du er nå|you are now)\b",
-    re.IGNORECASE)
+INSTRUCTION_RE = re.compile(rf"\b{one_of(INSTRUCTION_VERBS)}\b.{{0,40}}\b{one_of(INSTRUCTION_OBJECTS)}\b|"
+                            rf"\bsystem[- ]?prompt\w*|\b{one_of(ROLE_PHRASES)}\b", re.IGNORECASE)
 _MARKER_RE = re.compile(r"\[(\d{1,3})\]")
 _LEADING_MARKERS_RE = re.compile(r"^(\s*\[\d{1,3}\])+")
 
@@ -66,7 +65,7 @@ class Prompts:
 
     def get(self, purpose: str, language: str) -> str:
         table = self.answer if purpose == "answer" else self.rewrite
-        return table.get(language) or table["nb" if language == "nn" else "sv"]
+        return table[resource_language(language)]
 
 
 class LanguageModel:
@@ -265,7 +264,7 @@ class Generator:
         turns = [m for m in history if m.get("content", "").strip()][-6:]
         if not any(m.get("role") == "user" for m in turns):
             return None
-        user, assistant = _SPEAKERS["sv" if language == "sv" else "nb"]
+        user, assistant = _SPEAKERS[resource_language(language)]
         lines = "\n".join(f"{user if m['role'] == 'user' else assistant}: {' '.join(m['content'].split())[:400]}"
                           for m in turns)
         try:

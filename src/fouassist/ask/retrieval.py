@@ -30,6 +30,7 @@ from fouassist.index.backends import Sparse
 from fouassist.index.embedding import Embedder
 from fouassist.index.store import Hit, IndexStore, SearchFilters
 from fouassist.language.analysis import AnalyzedQuery, Analyzer, Concept, term_id, term_key, zipf
+from fouassist.language.words import FOLLOW_UP_CUES, TOPIC_CUES, one_of
 
 if TYPE_CHECKING:
     from fouassist.index.catalog import Catalog
@@ -38,18 +39,8 @@ SYNONYM_WEIGHT = 0.6
 UNSEEN_MIN_WEIGHT = 0.2
 IDF_SMOOTHING = 0.5
 
-_TOPIC_RE = re.compile(
-    r"\b(?:om|angående|kring|gällande|beträffande|rörande|rundt|vedrørende|angåande|når det gjelder|när det gäller)"
-    r"\s+(.+)$",
-    re.IGNORECASE,
-)
+_TOPIC_RE = re.compile(rf"\b{one_of(TOPIC_CUES)}\s+(.+)$", re.IGNORECASE)
 SCOPE_PENALTY = 0.5
-
-_FOLLOW_UP_CUES = {
-    "sv": ("och ", "men ", "samt ", "än ", "hur är det med", "vad gäller", "gäller det", "också ", "vad med", "och vad"),
-    "nb": ("og ", "men ", "enn ", "hva med", "hvordan er det med", "gjelder det", "også ", "når det gjelder", "og hva"),
-    "nn": ("og ", "men ", "enn ", "kva med", "korleis er det med", "gjeld det", "òg ", "og kva"),
-}
 
 
 class SentenceSpan(NamedTuple):
@@ -209,7 +200,7 @@ class Retriever:
             subject = self.resolve_follow_up(turn, [{"role": "user", "content": subject}])
         query = self.analyzer.analyze_query(question)
         lowered = question.strip().lower()
-        cue = lowered.startswith(_FOLLOW_UP_CUES.get(query.language, _FOLLOW_UP_CUES["sv"]))
+        cue = lowered.startswith(FOLLOW_UP_CUES.get(query.language, FOLLOW_UP_CUES["sv"]))
         own_topic = topic_phrase(question)
         if not cue and (own_topic or len(query.content) > 1 or len(lowered.split()) > 5):
             return question

@@ -16,12 +16,9 @@ from typing import Generic, TypeVar
 
 from fouassist.index.store import DocumentRecord, IndexStore
 from fouassist.language.analysis import Analyzer, Vocabulary, term_key, tokens
+from fouassist.language.words import GENERIC_ORGANISATION_WORDS
 
 T = TypeVar("T")
-
-# Words of organisation names that do not single out one organisation.
-_GENERIC_NAME_WORDS = {"region", "sjukvårdsregion", "helse", "landsting", "läns", "län", "samverkansnämnd",
-                       "hf", "kommun", "kommune", "fylkeskommune", "universitetssykehus", "hospital"}
 
 
 class Background(Generic[T]):
@@ -138,7 +135,7 @@ def organisation_names(analyzer: Analyzer, records: list[DocumentRecord]) -> dic
             name, language = organisation
             whole = {term_key(term) for word in tokens(name) for term, weight in analyzer.word_terms(word, language)
                      if weight == 1.0}
-            keys_of[organisation] = sorted(whole - _GENERIC_NAME_WORDS)
+            keys_of[organisation] = sorted(whole - GENERIC_ORGANISATION_WORDS)
         for key in keys_of[organisation]:
             names.setdefault(key, set()).add(record.id)
     return names

@@ -23,6 +23,7 @@ from functools import lru_cache
 import wordfreq
 
 from fouassist.language.analysis import MAX_WORD_CHARS
+from fouassist.language.words import NAVIGATION_LINES, PAGE_OF_WORDS, PAGE_WORDS, SUSPENSION_WORDS, one_of
 
 # Bullet glyphs seen in extracted PDFs and web pages (private-use Symbol/Wingdings glyphs such as
 # U+F0B7 become "•" in normalize_characters).
@@ -38,16 +39,10 @@ _INVISIBLE_RE = re.compile(r"[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _PRIVATE_BULLET_RE = re.compile(r"^([ \t]*)[\ue000-\uf8ff][ \t]*", re.MULTILINE)
 _PRIVATE_RE = re.compile(r"[\ue000-\uf8ff]")
-_PAGE_NUMBER_RE = re.compile(r"^(?:(?:sida|side|page|s\.)\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:av|of|/)\s*\d{1,4})?$", re.I)
+_PAGE_NUMBER_RE = re.compile(rf"^(?:{one_of(PAGE_WORDS)}\s*)?[-–]?\s*\d{{1,4}}\s*[-–]?"
+                             rf"(?:\s*{one_of([*PAGE_OF_WORDS, '/'])}\s*\d{{1,4}})?$", re.I)
 # Navigation and layout left-overs of web pages, dropped from the text.
-_BOILERPLATE_RE = re.compile(
-    r"^(?:gå direkt till innehåll(?:et)?|hoppa till (?:huvud)?innehåll(?:et)?|till huvudinnehåll|"
-    r"gå til (?:hoved)?innhold(?:et)?|hopp til (?:hoved)?innhold(?:et)?|til hovedinnhold|"
-    r"skip to (?:main )?content|logo\b.*|nyhet\s*[-–]?|meny|menu|sök|søk|dela|share|skriv ut|print)$",
-    re.I,
-)
-# Words after a line-final hyphen that show the hyphen is a suspended compound ("hälso- och").
-_SUSPENSION_WORDS = {"och", "eller", "samt", "som", "till", "og", "eller", "samt", "til", "respektive", "resp", "and", "or"}
+_BOILERPLATE_RE = re.compile(rf"^{one_of(NAVIGATION_LINES)}$", re.I)
 _MAX_HEADING_CHARS = 220
 _MAX_PLAIN_HEADING_CHARS = 90
 
@@ -129,7 +124,7 @@ def _joint(tail: str, right: str) -> tuple[int, str]:
     first = re.match(r"[^\W\d_]+", right)
     if right[:1] in ",;:)" or first is None:
         return 0, right
-    if first.group(0).lower() in _SUSPENSION_WORDS:
+    if first.group(0).lower() in SUSPENSION_WORDS:
         return 0, f" {right}"
     head = re.search(r"([^\W\d_]+)-$", tail)
     if head is None:

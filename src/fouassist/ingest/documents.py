@@ -25,6 +25,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from fouassist.config import Settings
 from fouassist.ingest.cleaning import Block, clean_pages
 from fouassist.language.analysis import Analyzer
+from fouassist.language.words import (
+    DATE_LABELS,
+    MONTH_ABBREVIATIONS,
+    MONTHS,
+    ORGANISATION_PREFIXES,
+    PLACEHOLDER_TITLES,
+    one_of,
+)
 
 SUPPORTED_SUFFIXES = {".pdf": "pdf", ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html", ".docx": "docx"}
@@ -523,24 +531,14 @@ def extract_pages(name: str, data: bytes, limits: ReadLimits) -> tuple[str, list
 
 # -- metadata found in the text -----------------------------------------------------------------
 
-_MONTHS = {
-    "januari": 1, "januar": 1, "jan": 1, "februari": 2, "februar": 2, "feb": 2, "mars": 3, "mar": 3,
-    "april": 4, "apr": 4, "maj": 5, "mai": 5, "juni": 6, "jun": 6, "juli": 7, "jul": 7, "augusti": 8,
-    "august": 8, "aug": 8, "september": 9, "sep": 9, "sept": 9, "oktober": 10, "okt": 10, "november": 11,
-    "nov": 11, "december": 12, "desember": 12, "dec": 12, "des": 12,
-}
-_DATE_LABEL = (
-    r"(?:datum|dato|publicerad|publicerat|publicerades|publisert|publisert den|beslutad|beslutat|beslutades|"
-    r"fastställd|fastställt|antagen|antaget|godkänd|godkänt|vedtatt|vedteke|godkjent|uppdaterad|"
-    r"senast uppdaterad|oppdatert|sist oppdatert|giltig från|gäller från)"
-)
+_MONTHS = {**MONTHS, **MONTH_ABBREVIATIONS}
 _DATE_VALUE = (
     r"(?P<iso>\d{4}-\d{2}-\d{2})|(?P<dmy>\d{1,2}\.\d{1,2}\.\d{4})|"
     r"(?P<day>\d{1,2})\.?\s+(?P<month>[a-zåäöæø]+)\.?\s+(?P<year>\d{4})"
 )
-_DATE_RE = re.compile(rf"\b{_DATE_LABEL}\b[\s:]*(?:den\s+|d\.\s*)?(?:{_DATE_VALUE})", re.IGNORECASE)
+_DATE_RE = re.compile(rf"\b{one_of(DATE_LABELS)}\b[\s:]*(?:den\s+|d\.\s*)?(?:{_DATE_VALUE})", re.IGNORECASE)
 _ORG_RE = re.compile(
-    r"\b(?:(?:Sjukvårdsregion|Region|Helse|Landstinget|Samverkansnämnden)\s+[A-ZÅÄÖÆØ][\wåäöæø]+(?:-[A-ZÅÄÖÆØ][\wåäöæø]+)?"
+    rf"\b(?:{one_of(ORGANISATION_PREFIXES)}\s+[A-ZÅÄÖÆØ][\wåäöæø]+(?:-[A-ZÅÄÖÆØ][\wåäöæø]+)?"
     r"|[A-ZÅÄÖ][\wåäö]+ läns landsting|Västra Götalandsregionen|[A-ZÆØÅ][\wæøå]+ universitetssykehus"
     r"|Helse [A-ZÆØÅ][\wæøå]+ HF|St\. Olavs hospital)"
 )
@@ -603,7 +601,7 @@ def _file_title(title: str | None) -> str | None:
         return None
     title = re.sub(r"^Microsoft (?:Word|PowerPoint) - ", "", title.strip())
     title = re.sub(r"\.(?:docx?|pptx?|pdf)$", "", title, flags=re.IGNORECASE).strip()
-    return None if title.lower() in ("", "untitled", "untitled document", "document", "dokument", "namnlös") else title
+    return None if not title or title.lower() in PLACEHOLDER_TITLES else title
 
 
 def _sections(blocks: list[Block], text_length: int) -> list[Section]:

@@ -1,2 +1,2 @@
 """Swedish and Norwegian text analysis shared by both paths: tokens, lemmas, compound splitting,
-stop words and language detection."""
+stop words, language detection, sentences, and the language pack (`words`: every word list)."""

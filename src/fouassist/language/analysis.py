@@ -3,7 +3,7 @@
 Everything the sparse (BM25) half of retrieval sees goes through `Analyzer`: chunks at ingest,
 questions at query time, so both sides always agree. The linguistic data comes from libraries:
 simplemma (lemmas), wordfreq (word frequencies, for compound splitting) and stop-words (stop word
-lists). This module is the glue.
+lists); the word lists of its own are in the language pack (`words`). This module is the glue.
 
 Terms and keys: a *term* is a lemma as a reader would write it ("näringsliv", "næringsliv"). Its
 *key* is what the index stores: the term with Norwegian and Swedish spellings folded together
@@ -25,6 +25,8 @@ import simplemma
 import wordfreq
 from rapidfuzz import fuzz, process
 from stop_words import get_stop_words
+
+from fouassist.language.words import FRAME_WORDS, LANGUAGE_MARKERS, STOPWORDS_ADDED, STOPWORDS_KEPT, resource_language
 
 ANALYZER_VERSION = "2"
 LANGUAGES = ("sv", "nb", "nn")
@@ -64,52 +66,7 @@ MAX_WORD_CHARS = 48
 _MAX_PIECES = 6  # a hyphenated word of more pieces ("a-b-c-d-e-f-g") is not split
 _TIE = 1e-9  # prefix sums closer than this may still tie once the rest is added (float rounding)
 
-# Stop word lists from the stop-words package, minus words that carry meaning in strategy
-# documents ("beslut", "del" ...), plus the Nynorsk forms the Norwegian list lacks.
-_KEEP = {
-    "beslut", "beslutat", "beslutit", "del", "delen", "dag", "dagar", "dagen", "nummer", "tid",
-    "viktig", "viktiga", "viktigt", "hög", "högre", "högst", "god", "goda", "gott", "bättre",
-    "nödvändig", "nödvändiga", "nödvändigt", "möjlig", "möjligt", "tidig", "tidigt", "tidigare",
-    "stor", "stora", "större", "störst", "samma", "själv", "tillsammans",
-}
-_NYNORSK_EXTRA = {
-    "kva", "korleis", "kven", "kvar", "kvifor", "seier", "òg", "frå", "ein", "eit", "dei", "vert",
-    "vart", "noko", "nokon", "mykje", "eg", "ho", "berre", "ikkje", "vere", "vore", "sine", "sitt",
-    "dette", "desse", "denne", "meir", "mest", "også", "når", "kor", "kan", "skal", "vil", "må",
-}
-_SWEDISH_EXTRA = {"hos", "samt", "bl", "a", "t", "ex", "s", "k", "m", "fl", "vår", "via"}
-# (the Norwegian list adds the number words, which the Swedish one already has: "två", "tre", ...)
-_NORWEGIAN_EXTRA = {"hos", "samt", "f", "eks", "bl", "a", "m", "v", "via", "blant", "annet", "sier",
-                    "to", "tre", "fire", "fem", "seks", "sju", "syv", "åtte", "ni", "ti"}
-
-# Words that frame a question about a document rather than ask about something in it. They
-# still help ranking a little but never count as the question's content.
-_FRAME = {
-    "sv": {"vad", "säga", "säger", "stå", "står", "skriva", "skriver", "nämna", "nämner", "beskriva",
-           "strategi", "strategin", "plan", "planen", "dokument", "dokumentet", "dokumenten", "text",
-           "texten", "fråga", "frågan", "kring", "gälla", "gäller",
-           "finnas", "finns", "framgå", "framgår", "tas", "ta", "upp", "region", "regionen"},
-    "nb": {"hva", "si", "sier", "stå", "står", "skrive", "skriver", "nevne", "nevner", "beskrive",
-           "strategi", "strategien", "plan", "planen", "dokument", "dokumentet", "dokumentene", "tekst",
-           "teksten", "spørsmål", "gjelde", "gjelder", "finnes", "fremgå", "fremgår",
-           "ta", "tar", "opp", "region", "regionen"},
-}
-_FRAME["nn"] = _FRAME["nb"] | {"kva", "seier", "seie", "dokumenta", "strategien", "finst"}
-
-# Function words that belong to one language only (shared ones such as "av", "med", "eller"
-# tell nothing). Nynorsk shares most of Bokmål's; it is told apart by its own.
-_MARKERS = {
-    "sv": {"och", "att", "är", "inte", "vad", "hur", "vilka", "vilken", "vilket", "vem", "varför", "säger",
-           "också", "finns", "från", "när", "än", "jag", "måste", "mycket", "någon", "något", "några",
-           "för", "ska", "även", "vara", "dessa", "sådan", "sådana", "bara", "blev"},
-    "nb": {"og", "er", "ikke", "hva", "hvordan", "hvilke", "hvilken", "hvilket", "hvem", "hvorfor", "hvor",
-           "sier", "også", "finnes", "mellom", "fra", "når", "enn", "ble", "jeg", "mye", "noen", "noe",
-           "skal", "være", "disse", "slik", "bare", "blitt", "til", "å"},
-    "nn": {"og", "er", "ikkje", "kva", "korleis", "kven", "kvar", "kvifor", "seier", "òg", "frå", "ein",
-           "eit", "dei", "vert", "noko", "nokon", "mykje", "eg", "berre", "meir", "desse", "skal",
-           "til", "å"},
-}
-_NYNORSK_ONLY = _MARKERS["nn"] - _MARKERS["nb"]
+_NYNORSK_ONLY = LANGUAGE_MARKERS["nn"] - LANGUAGE_MARKERS["nb"]
 _SV_LETTERS = set("äöÄÖ")
 _NO_LETTERS = set("æøÆØ")
 
@@ -180,10 +137,6 @@ def tokens(text: str) -> list[str]:
     return _TOKEN_RE.findall(normalize(text))
 
 
-def _frequency_language(lang: str) -> str:
-    return "sv" if lang == "sv" else "nb"  # wordfreq has no Nynorsk list; Bokmål is closest
-
-
 def _zipf(word: str, lang: str) -> float:
     # Never ask wordfreq about an over-long token: its own cache keeps every word it was asked.
     return 0.0 if len(word) > MAX_WORD_CHARS else _cached_zipf(word, lang)
@@ -191,7 +144,7 @@ def _zipf(word: str, lang: str) -> float:
 
 @lru_cache(maxsize=500_000)
 def _cached_zipf(word: str, lang: str) -> float:
-    return wordfreq.zipf_frequency(word, _frequency_language(lang), wordlist="best")
+    return wordfreq.zipf_frequency(word, resource_language(lang), wordlist="best")  # no Nynorsk list
 
 
 def zipf(word: str, lang: str) -> float:
@@ -390,10 +343,10 @@ class Analyzer:
     """Turns text into weighted index terms and questions into concepts."""
 
     def __init__(self) -> None:
-        swedish = (set(get_stop_words("swedish")) | _SWEDISH_EXTRA) - _KEEP
-        norwegian = (set(get_stop_words("norwegian")) | _NORWEGIAN_EXTRA) - _KEEP
-        self.stopwords = {"sv": swedish, "nb": norwegian, "nn": norwegian | _NYNORSK_EXTRA}
-        self.any_stopword = swedish | norwegian | _NYNORSK_EXTRA
+        swedish = (set(get_stop_words("swedish")) | STOPWORDS_ADDED["sv"]) - STOPWORDS_KEPT
+        norwegian = (set(get_stop_words("norwegian")) | STOPWORDS_ADDED["nb"]) - STOPWORDS_KEPT
+        self.stopwords = {"sv": swedish, "nb": norwegian, "nn": norwegian | STOPWORDS_ADDED["nn"]}
+        self.any_stopword = swedish | norwegian | STOPWORDS_ADDED["nn"]
 
     # -- language ---------------------------------------------------------------------------
     def detect_language(self, text: str, default: str = "sv") -> str:
@@ -404,7 +357,7 @@ class Analyzer:
         scores = dict.fromkeys(LANGUAGES, 0.0)
         counts = Counter(words)
         total = sum(counts.values())
-        for lang, markers in _MARKERS.items():
+        for lang, markers in LANGUAGE_MARKERS.items():
             scores[lang] += 3.0 * sum(n for w, n in counts.items() if w in markers) / total
             if words[0] in markers:  # a question's first word ("Hva", "Vad", "Kva") settles most cases
                 scores[lang] += 1.0
@@ -463,7 +416,7 @@ class Analyzer:
     # -- questions --------------------------------------------------------------------------
     def analyze_query(self, text: str, language: str | None = None) -> AnalyzedQuery:
         lang = language or self.detect_language(text)
-        frame_words = _FRAME.get(lang, _FRAME["sv"])
+        frame_words = FRAME_WORDS.get(lang, FRAME_WORDS["sv"])
         concepts: list[Concept] = []
         seen: set[str] = set()
         for word in tokens(text):

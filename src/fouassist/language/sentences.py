@@ -6,17 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Abbreviations after which a period never ends a sentence (lower case, without the last period).
-_ABBREVIATIONS = {
-    "sv": {"s.k", "enl", "inkl", "exkl", "kap", "t.ex", "bl.a", "m.fl", "m.m", "ca", "dvs", "d.v.s", "resp", "osv",
-           "o.s.v", "jfr", "p.g.a", "ang", "nr", "st", "f.d", "t.o.m", "fr.o.m", "prof", "dr", "ex", "t.ex", "mom",
-           "prop", "sfs", "vs", "e.d", "o.d", "bl.a", "kl", "s", "jan", "feb", "aug", "sept", "okt", "nov", "dec"},
-    "nb": {"f.eks", "bl.a", "m.fl", "m.m", "ca", "dvs", "d.v.s", "osv", "o.l", "jf", "pga", "ang", "nr", "st",
-           "kap", "prof", "dr", "mht", "vedr", "iht", "ifm", "evt", "inkl", "ekskl", "kl", "s", "jan", "feb",
-           "aug", "sept", "okt", "nov", "des"},
-}
-_ABBREVIATIONS["nn"] = _ABBREVIATIONS["nb"] | {"t.d", "m.a", "o.a"}
-_PUNKT_LANGUAGE = {"sv": "swedish", "nb": "norwegian", "nn": "norwegian"}
+from fouassist.language.words import SENTENCE_ABBREVIATIONS, resource_language
+
+_PUNKT_MODELS = {"sv": "swedish", "nb": "norwegian"}
 
 
 @dataclass(frozen=True)
@@ -33,14 +25,14 @@ def _punkt(language: str):
     from nltk.tokenize.punkt import PunktTokenizer
 
     globals_helper.wait_for_nltk_check()
-    tokenizer = PunktTokenizer(_PUNKT_LANGUAGE.get(language, "swedish"))
-    tokenizer._params.abbrev_types.update(_ABBREVIATIONS.get(language, _ABBREVIATIONS["sv"]))
+    tokenizer = PunktTokenizer(_PUNKT_MODELS[resource_language(language)])
+    tokenizer._params.abbrev_types.update(SENTENCE_ABBREVIATIONS.get(language, SENTENCE_ABBREVIATIONS["sv"]))
     return tokenizer
 
 
 def split_sentences(text: str, language: str = "sv", offset: int = 0) -> list[Sentence]:
     """Sentence spans in `text`, shifted by `offset`; a period after an abbreviation never splits."""
-    abbreviations = _ABBREVIATIONS.get(language, _ABBREVIATIONS["sv"])
+    abbreviations = SENTENCE_ABBREVIATIONS.get(language, SENTENCE_ABBREVIATIONS["sv"])
     spans: list[list[int]] = []
     for start, end in _punkt(language).span_tokenize(text):
         if spans:
