@@ -22,7 +22,7 @@ from qdrant_client import QdrantClient
 from fouassist.index.backends import EdgeBackend, ServerBackend
 from fouassist.index.embedding import ModelStatus
 from fouassist.index.store import IndexLayoutError, SearchFilters
-from fouassist.serve.api import create_app
+from fouassist.serve.app import create_app
 from fouassist.service import Models, Service, load_models
 
 QUERIES = ["forskningstid", "samarbeid med industrien", "hälsodata för forskning", "Helse Midt-Norge handlingsplan",

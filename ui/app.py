@@ -12,7 +12,6 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from fouassist.index.store import SearchFilters  # noqa: E402
 from fouassist.ingest.jobs import QueueFull  # noqa: E402
 from fouassist.language.words import resource_language  # noqa: E402
 from fouassist.serve.middleware import ClientLimiter, Input, InterfaceEvents  # noqa: E402
+from fouassist.serve.schemas import AskResponse  # noqa: E402
 from fouassist.service import Busy, NotFound, QuestionTooLong, Service  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Interface:
         try:
             for event in self.service.ask_stream(question, filters=filters, history=session["history"], mode=mode):
                 if isinstance(event, Answer):
-                    answer = {**asdict(event), "requested": mode}
+                    answer = {**AskResponse.of(event).model_dump(), "requested": mode}
                     lang = resource_language(event.language)  # the sources speak the answer's language
                     chat[-1]["content"] = chat_markup(event.answer, turn)
                     session["history"] = session["history"] + [

@@ -190,7 +190,7 @@ def serve(
     import uvicorn
 
     from fouassist.ingest.sandbox import start_readers
-    from fouassist.serve.api import create_app
+    from fouassist.serve.app import create_app
 
     settings = _settings()
     service = _service(settings)

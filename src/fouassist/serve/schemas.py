@@ -1,4 +1,5 @@
-"""Request and response models of the HTTP API (and of `fouassist ask --json`)."""
+"""Request and response models of the HTTP API. `AskResponse.of` is the one mapping from an answer
+to its JSON: POST /v1/ask, the chat's extra fields, `fouassist ask --json` and the web interface use it."""
 
 from __future__ import annotations
 
