@@ -3,7 +3,8 @@
     python bench/analysis_equivalence.py [--old 22a82b1] [--sample 2000] [--long 25] [--synthetic 2000]
 
 Loads `src/fouassist/analysis.py` as it was at commit --old (git show, into a temporary module)
-next to the working tree's, and compares, for every distinct token of the default corpus
+next to the working tree's (`fouassist.language.analysis`, with the word functions in
+`fouassist.language.lemmas`), and compares, for every distinct token of the default corpus
 (ingest/corpus/*.txt) and of the eval set (eval/sets/default.jsonl: questions, histories, gold
 quotes, reference answers), in Swedish, Bokmål and Nynorsk: `split_compound`, `compound_lemma`,
 `lemma`, `zipf` and `Analyzer.word_terms`; then `term_weights` of every document, and
@@ -97,6 +98,46 @@ def synthetic_words(count: int) -> dict[str, list[str]]:
     return words
 
 
+class Comparison:
+    """Old and new analysers side by side; every difference found is kept."""
+
+    def __init__(self, old) -> None:
+        from fouassist.language import analysis, lemmas
+
+        self.old, self.new, self.lemmas = old, analysis, lemmas
+        self.old_analyzer, self.new_analyzer = old.Analyzer(), analysis.Analyzer()
+        self.differences: list[str] = []
+        self.words = self.comparisons = 0
+
+    def compare(self, what: str, a, b) -> None:
+        self.comparisons += 1
+        if a != b:
+            self.differences.append(f"{what}: old {a!r} new {b!r}")
+
+    def word(self, word: str, lang: str) -> None:
+        self.words += 1
+        for name in ("split_compound", "compound_lemma", "lemma", "zipf"):
+            self.compare(f"{name}({word!r}, {lang})", getattr(self.old, name)(word, lang),
+                         getattr(self.lemmas, name)(word, lang))
+        self.compare(f"word_terms({word!r}, {lang})", self.old_analyzer.word_terms(word, lang),
+                     self.new_analyzer.word_terms(word, lang))
+
+    def texts(self, documents: dict[str, str], questions: list[str]) -> None:
+        old, new = self.old_analyzer, self.new_analyzer
+        for name, text in documents.items():
+            self.compare(f"detect_language({name})", old.detect_language(text), new.detect_language(text))
+            for lang in self.new.LANGUAGES:
+                self.compare(f"term_weights({name}, {lang})", old.term_weights(text, lang),
+                             new.term_weights(text, lang))
+        for question in questions:
+            self.compare(f"detect_language({question!r})", old.detect_language(question),
+                         new.detect_language(question))
+            for lang in (None, *self.new.LANGUAGES):
+                a, b = old.analyze_query(question, lang), new.analyze_query(question, lang)
+                self.compare(f"analyze_query({question!r}, {lang})", (a.language, [vars(c) for c in a.concepts]),
+                             (b.language, [vars(c) for c in b.concepts]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--old", default="22a82b1", help="commit with the analyser to compare against")
@@ -105,63 +146,39 @@ def main() -> int:
     parser.add_argument("--synthetic", type=int, default=0, help="made-up compounds per language (0: none)")
     args = parser.parse_args()
 
-    from fouassist.language import analysis as new
     old = load_old(args.old)
-    old_analyzer, new_analyzer = old.Analyzer(), new.Analyzer()
+    comparison = Comparison(old)
+    lemmas, languages = comparison.lemmas, comparison.new.LANGUAGES
     documents, questions = texts()
     vocabulary = set()
     for text in [*documents.values(), *questions]:
-        vocabulary.update(new.tokens(text))
+        vocabulary.update(lemmas.tokens(text))
     assert vocabulary == {w for text in [*documents.values(), *questions] for w in old.tokens(text)}
     corpus_words = sorted(vocabulary)
-    differences: list[str] = []
-    counts = {"words": 0, "comparisons": 0}
-
-    def compare(what: str, a, b) -> None:
-        counts["comparisons"] += 1
-        if a != b:
-            differences.append(f"{what}: old {a!r} new {b!r}")
-
-    def compare_word(word: str, lang: str) -> None:
-        counts["words"] += 1
-        for name in ("split_compound", "compound_lemma", "lemma", "zipf"):
-            compare(f"{name}({word!r}, {lang})", getattr(old, name)(word, lang), getattr(new, name)(word, lang))
-        compare(f"word_terms({word!r}, {lang})", old_analyzer.word_terms(word, lang),
-                new_analyzer.word_terms(word, lang))
 
     started = time.perf_counter()
-    for lang in new.LANGUAGES:
+    for lang in languages:
         for word in corpus_words:
-            compare_word(word, lang)
-    corpus_checked = counts["words"]
-    for name, text in documents.items():
-        compare(f"detect_language({name})", old_analyzer.detect_language(text), new_analyzer.detect_language(text))
-        for lang in new.LANGUAGES:
-            compare(f"term_weights({name}, {lang})", old_analyzer.term_weights(text, lang),
-                    new_analyzer.term_weights(text, lang))
-    for question in questions:
-        compare(f"detect_language({question!r})", old_analyzer.detect_language(question),
-                new_analyzer.detect_language(question))
-        for lang in (None, *new.LANGUAGES):
-            a, b = old_analyzer.analyze_query(question, lang), new_analyzer.analyze_query(question, lang)
-            compare(f"analyze_query({question!r}, {lang})", (a.language, [vars(c) for c in a.concepts]),
-                    (b.language, [vars(c) for c in b.concepts]))
-    print(f"corpus and eval set: {len(corpus_words)} distinct tokens x {len(new.LANGUAGES)} languages "
+            comparison.word(word, lang)
+    corpus_checked = comparison.words
+    comparison.texts(documents, questions)
+    print(f"corpus and eval set: {len(corpus_words)} distinct tokens x {len(languages)} languages "
           f"= {corpus_checked} words, {len(documents)} documents, {len(questions)} questions and other eval texts")
     if args.sample:
         extra = extra_words(args.sample, args.long)
         for lang, words in extra.items():
             for word in words:
-                compare_word(word, lang)
+                comparison.word(word, lang)
             print(f"wordfreq/simplemma {lang}: {len(words)} words (longest {max(map(len, words))})")
     if args.synthetic:
         for lang, words in synthetic_words(args.synthetic).items():
             split = 0
             for word in words:
-                compare_word(word, lang)
-                split += len(new.split_compound(word, lang)) > 1
+                comparison.word(word, lang)
+                split += len(lemmas.split_compound(word, lang)) > 1
             print(f"synthetic {lang}: {len(words)} compounds ({split} split by the new code)")
-    print(f"{counts['words']} words, {counts['comparisons']} comparisons, {len(differences)} differences "
+    differences = comparison.differences
+    print(f"{comparison.words} words, {comparison.comparisons} comparisons, {len(differences)} differences "
           f"({time.perf_counter() - started:.1f} s)")
     for line in differences[:50]:
         print("  " + line)

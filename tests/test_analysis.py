@@ -5,17 +5,9 @@ import time
 
 import pytest
 
-from fouassist.language import analysis
-from fouassist.language.analysis import (
-    MAX_WORD_CHARS,
-    Analyzer,
-    compound_lemma,
-    lemma,
-    split_compound,
-    term_key,
-    tokens,
-    zipf,
-)
+from fouassist.language import lemmas
+from fouassist.language.analysis import Analyzer, term_key
+from fouassist.language.lemmas import MAX_WORD_CHARS, compound_lemma, lemma, split_compound, tokens, zipf
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +122,7 @@ def _letters(n: int, seed: int) -> str:
 
 
 def _cache_sizes() -> dict[str, int]:
-    caches = {"zipf": analysis._cached_zipf, "lemma": analysis._lemma, "split": analysis._split_word}
+    caches = {"zipf": lemmas._cached_zipf, "lemma": lemmas._lemma, "split": lemmas._split_word}
     return {name: cache.cache_info().currsize for name, cache in caches.items()}
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fouassist.ask.answer import TEMPLATES, Demands, _phrases, has_date, has_list, has_person, is_verb
+from fouassist.ask.abstention import _phrases, is_verb
 from fouassist.ask.answerability import DENSE_SIGNALS, AnswerabilityModel, Signals, fit, operating_point, rates
+from fouassist.ask.demands import Demands, has_date, has_list, has_person
+from fouassist.ask.templates import TEMPLATES
 
 
 def test_the_shipped_weights_load_and_say_what_they_were_trained_on():

@@ -5,7 +5,9 @@ import logging
 import pytest
 from conftest import CORPUS, make_settings
 
-from fouassist.ask.answer import Demands, has_amount, has_date, neutral, stream_pieces
+from fouassist.ask.answer import stream_pieces
+from fouassist.ask.demands import Demands, has_amount, has_date
+from fouassist.ask.templates import neutral
 from fouassist.index.store import SearchFilters
 from fouassist.service import Service
 

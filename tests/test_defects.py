@@ -19,7 +19,7 @@ from conftest import CORPUS, MANIFEST, PINNED, Server, make_settings
 from hostile import docx_with_body
 from test_documents import pdf_bytes
 
-from fouassist.ask.answer import neutral
+from fouassist.ask.templates import neutral
 from fouassist.feedback import Feedback, FeedbackStore
 from fouassist.service import Service
 

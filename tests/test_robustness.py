@@ -18,7 +18,7 @@ import pytest
 from conftest import CORPUS, Server, cli_environment, make_settings
 from test_documents import encrypted_pdf, pdf_bytes
 
-from fouassist.ask.answer import neutral
+from fouassist.ask.templates import neutral
 from fouassist.service import Service
 
 KEY = "robust-test-key-7f3a"

@@ -29,7 +29,8 @@ from fouassist.ask.ranking import RankWeights, diversify, rank_score
 from fouassist.index.backends import Sparse
 from fouassist.index.embedding import Embedder
 from fouassist.index.store import Hit, IndexStore, SearchFilters
-from fouassist.language.analysis import AnalyzedQuery, Analyzer, Concept, term_id, term_key, zipf
+from fouassist.language.analysis import AnalyzedQuery, Analyzer, Concept, term_id, term_key
+from fouassist.language.lemmas import zipf
 from fouassist.language.words import FOLLOW_UP_CUES, TOPIC_CUES, one_of
 
 if TYPE_CHECKING:

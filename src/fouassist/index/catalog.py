@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from fouassist.index.store import DocumentRecord, IndexStore
-from fouassist.language.analysis import Analyzer, Vocabulary, term_key, tokens
+from fouassist.language.analysis import Analyzer, Vocabulary, term_key
+from fouassist.language.lemmas import tokens
 from fouassist.language.words import GENERIC_ORGANISATION_WORDS
 
 T = TypeVar("T")

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import wordfreq
 
-from fouassist.language.analysis import MAX_WORD_CHARS
+from fouassist.language.lemmas import MAX_WORD_CHARS
 from fouassist.language.words import NAVIGATION_LINES, PAGE_OF_WORDS, PAGE_WORDS, SUSPENSION_WORDS, one_of
 
 # Bullet glyphs seen in extracted PDFs and web pages (private-use Symbol/Wingdings glyphs such as
