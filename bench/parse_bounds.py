@@ -124,7 +124,7 @@ def read_seconds(name: str, data: bytes, service: Service) -> float:
     """Reading alone, by the reader the server uses, with the server's limits and budget."""
     started = time.perf_counter()
     try:
-        read_bounded(name, data, service.parse_budget, {}, None, service.read_limits)
+        read_bounded(name, data, service.writer.parse_budget, {}, None, service.writer.read_limits)
     except DocumentError:
         pass
     return time.perf_counter() - started

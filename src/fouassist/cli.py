@@ -196,11 +196,11 @@ def serve(
     service = _service(settings)
     if settings.auto_ingest:
         if service.catalog.records:  # re-embed what needs it in the background; the API serves meanwhile
-            threading.Thread(target=_quietly, args=(service.ensure_default_corpus,), daemon=True).start()
+            service.writer.update_dense_in_background()
         else:  # first start: the default corpus is there before the first question
             service.ensure_default_corpus(progress=True)
     threading.Thread(target=start_readers, daemon=True).start()
-    extensions = []
+    extensions = [_close_at_shutdown(service)]
     try:
         from fouassist_ui import serve_ui_when_ready
 
@@ -226,13 +226,15 @@ def serve(
         service.close()
 
 
-def _quietly(work) -> None:
-    from fouassist.service import Busy
+def _close_at_shutdown(service):
+    """An API extension that closes the service when the server shuts down: after a SIGTERM,
+    uvicorn raises the signal again once it has shut down, so what follows uvicorn.run never runs."""
+    import asyncio
 
-    try:
-        work()
-    except Busy as error:
-        logging.getLogger("fouassist").warning("Dense vectors not updated now: %s", error)
+    async def extension(app, stack) -> None:
+        stack.push_async_callback(asyncio.to_thread, service.close)
+
+    return extension
 
 
 @feedback_app.command("export")

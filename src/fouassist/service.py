@@ -1,18 +1,16 @@
 """The service: built once from settings, shared by the CLI, the HTTP API and the UI.
 
-It owns the models, the index and the catalog of complete documents, and offers the few
-operations everything else is made of: ingest, delete, list, retrieve, ask, health.
+A thin facade over the parts it builds (the models, the index and its catalog, the read path that
+answers questions, the write path that changes the index) and closes again. Reads are answered
+here from the parts; every change goes to the Writer (`fouassist.ingest.writer`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import re
-import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,23 +26,18 @@ from fouassist.feedback import FeedbackStore
 from fouassist.index.backends import SearchBackend, open_backend
 from fouassist.index.catalog import Background, CatalogWatch
 from fouassist.index.embedding import Embedder, ModelStatus, load_embedder, load_reranker
-from fouassist.index.store import DocumentRecord, IndexLayoutError, IndexStore, SearchFilters, legacy_index
-from fouassist.ingest.documents import Document, DocumentError, ManifestEntry, ReadLimits, content_id, load_manifest
-from fouassist.ingest.indexer import ChunkSettings, Ingestor, IngestReport
-from fouassist.ingest.jobs import Job, JobQueue
-from fouassist.ingest.sandbox import ParseBudget, read_bounded
+from fouassist.index.store import IndexLayoutError, IndexStore, NotFound, SearchFilters, legacy_index
+from fouassist.ingest.indexer import IngestReport
+from fouassist.ingest.jobs import Job
+from fouassist.ingest.write_lock import Busy
+from fouassist.ingest.writer import Writer
 from fouassist.language.analysis import Analyzer
-from fouassist.progress import progress_bar
+
+__all__ = ["Busy", "Models", "NotFound", "QuestionTooLong", "Service", "bounded_conversation", "load_models"]
 
 log = logging.getLogger(__name__)
 
-
-class NotFound(Exception):
-    """No document with this id."""
-
-
-class Busy(Exception):
-    """Another writer holds the index."""
+CLOSE_WAIT_S = 30.0  # how long close() waits, in all, for the service's threads to end
 
 
 class QuestionTooLong(ValueError):
@@ -66,38 +59,6 @@ def bounded_conversation(question: str, history: list[dict[str, str]], max_messa
     return question, kept
 
 
-class _WriteLock:
-    """One writer at a time: a thread lock within the process and, across processes that share
-    the data directory, a lock file beside the index. A writer waits at most `wait_s`."""
-
-    def __init__(self, path: Path, wait_s: float) -> None:
-        self.path = path
-        self.wait_s = wait_s
-        self.thread_lock = threading.Lock()
-
-    def locked(self) -> bool:
-        return self.thread_lock.locked()
-
-    def __enter__(self) -> None:
-        if not self.thread_lock.acquire(timeout=self.wait_s):
-            raise Busy(f"another change to the index is under way and did not finish within {self.wait_s:g} s; "
-                       "try again shortly")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = self.path.open("a+")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.close()
-            self.thread_lock.release()
-            raise Busy(f"another process is changing the index (lock file {self.path}); "
-                       "wait for it to finish and try again") from None
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.file, fcntl.LOCK_UN)
-        self.file.close()
-        self.thread_lock.release()
-
-
 @dataclass
 class Models:
     """What model loading produced; tests pass their own to skip loading."""
@@ -105,6 +66,10 @@ class Models:
     embedder: Embedder | None
     embedder_status: ModelStatus
     reranker: Any = None
+
+    def close(self, wait_s: float) -> bool:
+        """Stop the embedder's thread; whether it ended within `wait_s`."""
+        return self.embedder.close(wait_s) if self.embedder is not None else True
 
 
 def load_models(settings: Settings) -> Models:
@@ -116,7 +81,8 @@ def load_models(settings: Settings) -> Models:
 
 class Service:
     """Built from settings; tests may pass the models and the backend (several services over
-    one Qdrant client behave like processes sharing a server)."""
+    one Qdrant client behave like processes sharing a server). Models passed in are the caller's
+    to close; those the service loads, it closes."""
 
     def __init__(self, settings: Settings, models: Models | None = None, backend: SearchBackend | None = None) -> None:
         self.settings = settings
@@ -124,21 +90,10 @@ class Service:
         # The lemma tables and the models take seconds to load: they load while the index opens,
         # and the first question (or write) waits for them.
         self.glossary = Background("language-data", lambda: _load_language_data(self.analyzer))
+        self._owns_models = models is None
         self.models: Background[Models] = Background(
             "models", lambda: _after_hold(settings.test_hold_models_file) or models or load_models(settings))
-        legacy = legacy_index(settings.data_dir)
-        if legacy is not None and not settings.qdrant_url and backend is None:
-            raise IndexLayoutError(
-                f"{legacy} holds an index made by an older fouassist (qdrant-client's local mode), which this "
-                "version does not read; run `fouassist ingest --reset` to rebuild the index from the documents "
-                "(upload again any document that was uploaded rather than ingested from a folder)")
-        self.store = IndexStore(backend or open_backend(
-            settings.qdrant_url, settings.index_path, settings.collection,
-            settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
-            settings.qdrant_shards, settings.qdrant_replicas))
-        self.ingestor = Ingestor(self.analyzer, None, self.store, ChunkSettings(
-            settings.chunk_target_chars, settings.chunk_max_chars, settings.chunk_min_chars,
-            settings.bm25_k1, settings.bm25_b, settings.bm25_avg_terms), batch_pause_s=settings.test_batch_pause_s)
+        self.store = IndexStore(backend or _open_backend(settings))
         self.watch = CatalogWatch(self.store, self.analyzer, settings.catalog_refresh_s)
         self.retriever = Retriever(
             self.analyzer, self.store, self.watch.current, self.glossary.get, self.embedder,
@@ -151,20 +106,10 @@ class Service:
             AnswerabilityModel.load(settings.answerability_model))
         self.generator: Generator | None = load_generator(settings, self.retriever, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
-        self.read_limits = ReadLimits(
-            settings.max_document_chars, settings.max_expanded_mb, settings.max_pages, settings.max_page_chars,
-            settings.max_html_nodes, settings.max_html_depth, settings.max_docx_paragraphs,
-            settings.max_docx_elements, settings.max_chars_per_byte, settings.max_unpacked_ratio)
-        self.parse_budget = ParseBudget(settings.parse_base_s, settings.parse_s_per_mb, settings.parse_wall_factor,
-                                        settings.parse_memory_mb)
-        self.jobs = JobQueue(explain=_job_failure, max_queued_bytes=settings.max_queued_upload_mb * 1024 * 1024)
-        self._write_lock = _WriteLock(settings.data_dir / "write.lock", settings.write_wait_s)
-        try:
-            with self._write_lock:
-                if self.store.repair({r.id: r.chunk_count for r in self.watch.current().records.values()}):
-                    self.watch.reload()
-        except Busy:  # another process is writing; what it leaves half done is its own to finish
-            log.info("Another process is writing to the index; not checking it for unfinished documents now")
+        self.writer = Writer(settings, self.analyzer, self.store, self.watch, self.embedder, lambda: self.models.ready)
+        self.jobs = self.writer.jobs
+        self._closed = False
+        self.writer.repair()
 
     # -- state ----------------------------------------------------------------------------------
     def embedder(self) -> Embedder | None:
@@ -249,179 +194,22 @@ class Service:
             "quote_start": start - excerpt_start, "quote_end": end - excerpt_start,
         }
 
-    def delete(self, document_id: str) -> None:
-        with self._write_lock:
-            if document_id not in self.watch.reload().records:
-                raise NotFound(document_id)
-            self._remove(document_id)
-            self.store.bump()
-            self.watch.reload()
-
-    def _remove(self, document_id: str) -> None:
-        self.store.set_chunk_status(document_id, "deleting")  # no search sees it from here on
-        self.store.set_record(document_id, status="deleting")
-        self.store.delete_chunks(document_id)
-        self.store.delete_record(document_id)
-
-    # -- ingestion -------------------------------------------------------------------------------
+    # -- changes: the writer's ---------------------------------------------------------------------
     def ingest_paths(self, paths: Iterable[Path], reset: bool = False, prune: bool = False,
                      progress: bool = False) -> IngestReport:
-        """Ingest files and folders; a bad file is reported and skipped, the rest goes on."""
-        started = time.perf_counter()
-        files, failed = _expand(paths)
-        report = IngestReport(failed=failed)
-        manifest = load_manifest(self.settings.manifest)
-        with self._write_lock:
-            if reset:
-                self.store.reset()
-            self.watch.reload()
-            report.embedded = self._prepare_dense(progress)
-            records = dict(self.watch.catalog.records)  # this run's view; readers keep theirs until the reload
-            report.dense = self.ingestor.embedder is not None
-            sources = set()
-            with progress_bar(progress, len(files), "Ingesting", "doc") as bar:
-                for path in files:
-                    bar.set_postfix_str(path.name[-30:])
-                    try:
-                        data = path.read_bytes()
-                        if self._unchanged(content_id(data), records):
-                            report.unchanged.append(path.name)
-                            sources.add(path.name)
-                        else:
-                            document = self._read(path.name, data, manifest)
-                            sources.add(document.source)
-                            self._ingest(document, report, records)
-                            self.store.bump()  # readers (here and elsewhere) pick it up within the refresh interval
-                    except DocumentError as error:
-                        log.warning("Skipped %s", error)
-                        report.failed.append((error.source, error.reason))
-                    except OSError as error:
-                        report.failed.append((path.name, f"the file cannot be read ({error.strerror}); "
-                                                         "check its permissions"))
-                    bar.update(1)
-            if prune:
-                for record in list(records.values()):
-                    if record.source not in sources:
-                        self._remove(record.id)
-            if prune or reset:
-                self.store.bump()
-            if report.chunks >= 1000:
-                self.store.optimize()
-            self.watch.reload()
-        report.seconds = time.perf_counter() - started
-        return report
-
-    def ingest_bytes(self, name: str, data: bytes, title: str | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> tuple[str, dict[str, Any]]:
-        """Ingest one uploaded file; returns (outcome, public record). Raises DocumentError or Busy."""
-        known = self._indexed(data)
-        if known is not None:
-            return "unchanged", known.public()
-        document = self._read(name, data, load_manifest(self.settings.manifest), title)
-        return self._ingest_one(document, progress)
-
-    def ingest_text(self, title: str, text: str, metadata: dict[str, Any] | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> tuple[str, dict[str, Any]]:
-        name = (metadata or {}).get("source") or f"{_slug(title)}.txt"
-        data = text.encode("utf-8")
-        known = self._indexed(data)
-        if known is not None:
-            return "unchanged", known.public()
-        document = self._read(name if name.endswith(".txt") else f"{name}.txt", data, {}, title)
-        for key in ("organisation", "date", "language"):
-            if (metadata or {}).get(key):
-                setattr(document, key, metadata[key])
-        return self._ingest_one(document, progress)
-
-    def submit_upload(self, name: str, data: bytes, title: str | None = None) -> Job:
-        """Ingest an uploaded file in the background; the job tells how far it got. Raises QueueFull."""
-        return self.jobs.submit(name, lambda job: self.ingest_bytes(name, data, title, job.progress), len(data))
-
-    def submit_text(self, title: str, text: str, metadata: dict[str, Any] | None = None) -> Job:
-        name = (metadata or {}).get("source") or title
-        return self.jobs.submit(name, lambda job: self.ingest_text(title, text, metadata, job.progress),
-                                len(text.encode("utf-8")))
-
-    def _read(self, name: str, data: bytes, manifest: dict[str, ManifestEntry], title: str | None = None) -> Document:
-        """One file's document, read within the limits and the time and memory budget."""
-        return read_bounded(name, data, self.parse_budget, manifest, title, self.read_limits)
-
-    def _indexed(self, data: bytes) -> DocumentRecord | None:
-        """The record of this very content when the index holds it as this version makes it: an
-        identical upload is found unchanged without being read again."""
-        records = self.watch.reload().records
-        document_id = content_id(data)
-        return records[document_id] if self._unchanged(document_id, records) else None
-
-    def _ingest_one(self, document: Document, progress: Callable[[int, int], None] | None = None
-                    ) -> tuple[str, dict[str, Any]]:
-        report = IngestReport()
-        with self._write_lock:
-            self.watch.reload()
-            self._prepare_dense(progress=False)
-            records = dict(self.watch.catalog.records)
-            self._ingest(document, report, records, progress)
-            if report.added or report.replaced:
-                self.store.bump()
-            records = self.watch.reload().records
-        outcome = "added" if report.added else "replaced" if report.replaced else "unchanged"
-        record = records.get(document.id) or next(r for r in records.values() if r.source == document.source)
-        return outcome, record.public()
-
-    def _unchanged(self, document_id: str, records: dict[str, DocumentRecord]) -> bool:
-        """Whether the index already holds this content, made the way this version makes it."""
-        existing = records.get(document_id)
-        embedder = self.embedder()
-        return existing is not None and existing.pipeline == self.ingestor.settings.version() and (
-            embedder is None or existing.dense_model == embedder.identity)
-
-    def _ingest(self, document: Document, report: IngestReport, records: dict[str, DocumentRecord],
-                progress: Callable[[int, int], None] | None = None) -> None:
-        if self._unchanged(document.id, records):
-            report.unchanged.append(document.source)
-            return
-        existing = records.get(document.id)
-        older = [r.id for r in records.values() if r.source == document.source and r.id != document.id]
-        if existing:
-            self.store.delete_chunks(document.id)  # re-processing: the chunking may differ
-        record = self.ingestor.write(document, progress)
-        for old in older:
-            self._remove(old)
-            records.pop(old, None)
-        records[document.id] = record
-        (report.replaced if older or existing else report.added).append(document.source)
-        report.chunks += record.chunk_count
-        report.documents.append(record.public())
-
-    def _prepare_dense(self, progress: bool) -> int:
-        """Under the write lock: make the index's dense vectors those of the loaded model, from the
-        chunks' stored text. Returns how many chunks were embedded."""
-        self.ingestor.embedder = embedder = self.embedder()
-        if embedder is None:
-            return 0
-        records = list(self.watch.current().records.values())
-        if self.store.meta().dense_model == embedder.identity and all(r.dense_model == embedder.identity
-                                                                      for r in records):
-            return 0
-        pending = sum(r.chunk_count for r in records)
-        with progress_bar(progress, pending, "Adding dense vectors", "chunk") as bar:
-            done = self.ingestor.add_dense_vectors(records, progress=bar.update)
-        if done:
-            log.info("Added dense vectors from %s to %d chunks", embedder.identity, done)
-        self.store.bump()
-        self.watch.reload()
-        return done
+        return self.writer.ingest_paths(paths, reset, prune, progress)
 
     def ensure_default_corpus(self, progress: bool = False) -> IngestReport | None:
-        """First start: ingest the default corpus into the empty index. Later starts: give the
-        chunks vectors from the loaded model where they lack them (no file is read again)."""
-        if not self.watch.reload().records:
-            report = self.ingest_paths([self.settings.corpus_dir], progress=progress)
-            log.info("Default corpus: %s", report.summary())
-            return report
-        with self._write_lock:
-            self._prepare_dense(progress)
-        return None
+        return self.writer.ensure_default_corpus(progress)
+
+    def submit_upload(self, name: str, data: bytes, title: str | None = None) -> Job:
+        return self.writer.submit_upload(name, data, title)
+
+    def submit_text(self, title: str, text: str, metadata: dict[str, Any] | None = None) -> Job:
+        return self.writer.submit_text(title, text, metadata)
+
+    def delete(self, document_id: str) -> None:
+        self.writer.delete(document_id)
 
     # -- questions --------------------------------------------------------------------------------
     def retrieve(self, query: str, top_k: int | None = None, filters: SearchFilters | None = None,
@@ -484,7 +272,26 @@ class Service:
                 event.query = query
             yield event
 
-    def close(self) -> None:
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Stop the service's threads and close the index; a second call does nothing. The upload
+        jobs, the dense update and the question embedder stop, and the catalog threads stop
+        reading the index, waiting at most `wait_s` in all. What only loads (the lemma tables, the
+        models, the organisations' names) is not waited for, since a quick command would wait
+        seconds for what it never used: it touches nothing closed, starts nothing, and ends."""
+        if self._closed:
+            return
+        self._closed = True
+        deadline = time.monotonic() + wait_s
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        ended = self.writer.close(left())
+        if self._owns_models and self.models.ready and not self.models.failed:
+            ended = self.models.get().close(left()) and ended
+        ended = self.watch.close(left()) and ended
+        if not ended:
+            log.warning("Some of the service's threads did not stop within %g s; they end with the process", wait_s)
         self.store.close()
 
 
@@ -507,13 +314,16 @@ def _after_hold(hold_file: Path | None) -> None:
         time.sleep(0.05)
 
 
-def _job_failure(error: BaseException) -> tuple[str, str] | None:
-    """What a failed upload job reports: (code, message) for the failures a user can act on."""
-    if isinstance(error, DocumentError):
-        return error.code, str(error)
-    if isinstance(error, Busy):
-        return "busy", str(error)
-    return None
+def _open_backend(settings: Settings) -> SearchBackend:
+    legacy = legacy_index(settings.data_dir)
+    if legacy is not None and not settings.qdrant_url:
+        raise IndexLayoutError(
+            f"{legacy} holds an index made by an older fouassist (qdrant-client's local mode), which this "
+            "version does not read; run `fouassist ingest --reset` to rebuild the index from the documents "
+            "(upload again any document that was uploaded rather than ingested from a folder)")
+    return open_backend(settings.qdrant_url, settings.index_path, settings.collection,
+                        settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+                        settings.qdrant_shards, settings.qdrant_replicas)
 
 
 def _load_language_data(analyzer: Analyzer) -> dict[str, set[str]]:
@@ -524,21 +334,3 @@ def _load_language_data(analyzer: Analyzer) -> dict[str, set[str]]:
     except Exception:
         log.exception("The sv/nb glossary could not be loaded; questions are not widened across languages")
         return {}
-
-
-def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
-    files: list[Path] = []
-    failed: list[tuple[str, str]] = []
-    for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
-        elif path.is_file():
-            files.append(path)
-        else:
-            failed.append((str(path), "no such file or folder"))
-    return list(dict.fromkeys(files)), failed
-
-
-def _slug(title: str) -> str:
-    return re.sub(r"[^\w-]+", "-", title.lower()).strip("-")[:60] or "document"

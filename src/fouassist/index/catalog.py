@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -23,12 +24,13 @@ T = TypeVar("T")
 
 
 class Background(Generic[T]):
-    """A value made in a thread of its own (a model, the glossary, term statistics); `get` waits for it."""
+    """A value made in a thread of its own (a model, the glossary, term statistics); `get` waits for it.
+    The thread is named `fouassist-<name>`."""
 
     def __init__(self, name: str, make: Callable[[], T]) -> None:
         self._value: T | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(make,), name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(make,), name=f"fouassist-{name}", daemon=True)
         self._thread.start()
 
     def _run(self, make: Callable[[], T]) -> None:
@@ -40,6 +42,10 @@ class Background(Generic[T]):
     @property
     def ready(self) -> bool:
         return not self._thread.is_alive()
+
+    @property
+    def failed(self) -> bool:
+        return self.ready and self._error is not None
 
     def get(self) -> T:
         self._thread.join()
@@ -56,15 +62,21 @@ class Catalog:
     derived: Background[tuple[Vocabulary, dict[str, set[str]]]] | None = None
 
     @classmethod
-    def read(cls, store: IndexStore, analyzer: Analyzer) -> Catalog:
+    def read(cls, store: IndexStore, analyzer: Analyzer, readers: StoreReaders | None = None) -> Catalog:
         """The records at once; what follows from them (term statistics, the bulk of the data, and
         the organisations' names, which need the lemma tables) in the background, so that a
-        large index answers /health before they are read. Questions wait for them."""
+        large index answers /health before they are read. Questions wait for them. `readers`
+        counts the threads reading the store, so that closing it can stop them first."""
         meta = store.meta()
         records = {r.id: r for r in store.records() if r.status == "complete"}
-        derived = Background("catalog", lambda: (_vocabulary(store, set(records)),
-                                                 organisation_names(analyzer, list(records.values()))))
-        return cls(records, meta.catalog_version, meta.dense_model, derived)
+        readers = readers or StoreReaders()
+
+        def derive() -> tuple[Vocabulary, dict[str, set[str]]]:
+            with readers.reading():
+                vocabulary = _vocabulary(store, set(records), readers)
+            return vocabulary, organisation_names(analyzer, list(records.values()))
+
+        return cls(records, meta.catalog_version, meta.dense_model, Background("catalog", derive))
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -84,9 +96,43 @@ class Catalog:
         return sorted(self.records.values(), key=lambda r: r.source)
 
 
-def _vocabulary(store: IndexStore, complete: set[str]) -> Vocabulary:
+class Closed(Exception):
+    """The store is closing: a catalog still being read is abandoned."""
+
+
+class StoreReaders:
+    """The catalog threads that are reading the store; `close` stops them and waits for them."""
+
+    def __init__(self) -> None:
+        self.closing = False
+        self._active = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._changed:
+            if self.closing:
+                raise Closed("the index is closing")
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._active -= 1
+                self._changed.notify_all()
+
+    def close(self, wait_s: float) -> bool:
+        """Whether every reader stopped within `wait_s` (each stops at its next row)."""
+        with self._changed:
+            self.closing = True
+            return self._changed.wait_for(lambda: self._active == 0, wait_s)
+
+
+def _vocabulary(store: IndexStore, complete: set[str], readers: StoreReaders) -> Vocabulary:
     vocabulary = Vocabulary()
     for document_id, language, chunk_count, term_df in store.term_statistics():
+        if readers.closing:
+            raise Closed("the index is closing")
         if document_id in complete:
             vocabulary.add(language, chunk_count, term_df)
     return vocabulary
@@ -100,13 +146,14 @@ class CatalogWatch:
         self.analyzer = analyzer
         self.interval_s = interval_s
         self._lock = threading.Lock()
-        self.catalog = Catalog.read(store, analyzer)
+        self.readers = StoreReaders()
+        self.catalog = Catalog.read(store, analyzer, self.readers)
         self._checked = time.monotonic()
 
     def reload(self) -> Catalog:
         """Re-read the catalog now (after this process's own writes)."""
         with self._lock:
-            self.catalog = Catalog.read(self.store, self.analyzer)
+            self.catalog = Catalog.read(self.store, self.analyzer, self.readers)
             self._checked = time.monotonic()
             return self.catalog
 
@@ -118,9 +165,14 @@ class CatalogWatch:
         with self._lock:
             if time.monotonic() - self._checked >= self.interval_s:
                 if self.store.catalog_version() != self.catalog.version:
-                    self.catalog = Catalog.read(self.store, self.analyzer)
+                    self.catalog = Catalog.read(self.store, self.analyzer, self.readers)
                 self._checked = time.monotonic()
             return self.catalog
+
+    def close(self, wait_s: float) -> bool:
+        """Stop the catalog threads that read the store (it closes next), waiting at most `wait_s`;
+        whether they stopped. What they go on to derive without the store ends on its own."""
+        return self.readers.close(wait_s)
 
 
 def organisation_names(analyzer: Analyzer, records: list[DocumentRecord]) -> dict[str, set[str]]:

@@ -175,33 +175,60 @@ class QueryBatcher:
     what reading the model's weights from memory costs, so four questions in one forward pass
     take hardly longer than one; a request waits at most for the pass under way and its own."""
 
+    _STOP = None  # put on the queue by close(): the thread ends after the questions before it
+
     def __init__(self, encode, max_batch: int = 16) -> None:
         self._encode = encode
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._run, name="query-embedding", daemon=True).start()
+        self._lock = threading.Lock()
+        self._closed = False
+        # Started by the first question: a model that loads after its service has closed starts none.
+        self._thread = threading.Thread(target=self._run, name="fouassist-query-embedding", daemon=True)
 
     def embed(self, text: str) -> list[float]:
         future: Future = Future()
-        self._queue.put((text, future))
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the embedding model has been closed")
+            if self._thread.ident is None:
+                self._thread.start()
+            self._queue.put((text, future))
         return future.result()
 
+    def close(self, wait_s: float) -> bool:
+        """Stop the thread (bounded wait); whether it ended."""
+        with self._lock:
+            self._closed = True
+            if self._thread.ident is None:
+                return True
+            self._queue.put(self._STOP)
+        self._thread.join(wait_s)
+        return not self._thread.is_alive()
+
     def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
+        while (first := self._queue.get()) is not self._STOP:
+            batch = [first]
             while len(batch) < self._max_batch:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            try:
-                vectors = self._encode([text for text, _ in batch])
-            except Exception as error:  # handed to every waiting request
-                for _, future in batch:
-                    future.set_exception(error)
-                continue
-            for (_, future), vector in zip(batch, vectors):
-                future.set_result(vector.tolist())
+                if item is self._STOP:
+                    self._queue.put(item)  # ends the loop after this batch
+                    break
+                batch.append(item)
+            self._answer(batch)
+
+    def _answer(self, batch: list[tuple[str, Future]]) -> None:
+        try:
+            vectors = self._encode([text for text, _ in batch])
+        except Exception as error:  # handed to every waiting request
+            for _, future in batch:
+                future.set_exception(error)
+            return
+        for (_, future), vector in zip(batch, vectors):
+            future.set_result(vector.tolist())
 
 
 class _LRU:
@@ -261,6 +288,10 @@ class Embedder:
             vector = self._batcher.embed(text)
             self._queries.put(text, vector)
         return vector
+
+    def close(self, wait_s: float) -> bool:
+        """Stop the thread that embeds questions; whether it ended within `wait_s`."""
+        return self._batcher.close(wait_s)
 
     def embed_sentences(self, texts: list[str]) -> np.ndarray:
         """Sentences of the best passages, as passages, for choosing what to quote; each one is

@@ -53,6 +53,10 @@ class IndexLayoutError(Exception):
     """The index was made by another version of fouassist; the message says what to run."""
 
 
+class NotFound(Exception):
+    """No document with this id."""
+
+
 # -- the typed payloads ------------------------------------------------------------------------
 
 class SentencePayload(BaseModel):

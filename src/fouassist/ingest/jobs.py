@@ -20,6 +20,7 @@ from typing import Any, Literal
 log = logging.getLogger(__name__)
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
+STOPPED = ("stopped", "the service stopped before the document was indexed; send it again")  # (code, message)
 
 
 def _now() -> str:
@@ -72,13 +73,17 @@ class JobQueue:
         self._queued_bytes = 0
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[Job, Work, int]] = queue.SimpleQueue()
-        threading.Thread(target=self._run, name="jobs", daemon=True).start()
+        self._queue: queue.SimpleQueue[tuple[Job, Work, int] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._worker = threading.Thread(target=self._run, name="fouassist-jobs", daemon=True)
+        self._worker.start()
 
     def submit(self, name: str, work: Work, size: int = 0) -> Job:
         """Queue `work` on an upload of `size` bytes. Raises QueueFull when the queue has no room."""
         job = Job(id=uuid.uuid4().hex[:16], name=name)
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the job queue has been closed")
             if self._queued_bytes + size > self._max_queued_bytes:
                 raise QueueFull(f"the uploads waiting to be indexed hold {self._queued_bytes / 1024 / 1024:,.1f} MB; "
                                 f"this one ({size / 1024 / 1024:,.1f} MB) would pass the limit of "
@@ -101,24 +106,41 @@ class JobQueue:
         with self._lock:
             return list(reversed(self._jobs.values()))
 
+    def close(self, wait_s: float) -> bool:
+        """Stop the worker: the jobs still queued fail (code "stopped"); the one running ends as
+        its work does (the caller makes the work stop). Waits at most `wait_s`; whether it ended."""
+        with self._lock:
+            self._closed = True
+        self._queue.put(None)
+        self._worker.join(wait_s)
+        return not self._worker.is_alive()
+
     def _run(self) -> None:
-        while True:
-            job, work, size = self._queue.get()
-            job.status, job.started = "running", _now()
+        while (item := self._queue.get()) is not None:
+            job, work, size = item
             try:
-                job.outcome, job.document = work(job)
-                job.status = "succeeded"
-            except BaseException as error:  # noqa: BLE001 - every failure is the job's outcome
-                explained = self._explain(error)
-                if explained is None:
-                    log.exception("Upload job %s (%s) failed", job.id, job.name)
-                    explained = ("internal", "the document could not be indexed because of an internal error; "
-                                             f"the server log has the details under job {job.id}")
-                job.error_code, job.error = explained
-                job.status = "failed"
+                if self._closed:
+                    job.error_code, job.error = STOPPED
+                    job.status = "failed"
+                else:
+                    self._perform(job, work)
             finally:
-                del work  # the upload's bytes
+                del work, item  # the upload's bytes
                 with self._lock:
                     self._queued_bytes -= size
                 job.finished = _now()
                 job._finished.set()
+
+    def _perform(self, job: Job, work: Work) -> None:
+        job.status, job.started = "running", _now()
+        try:
+            job.outcome, job.document = work(job)
+            job.status = "succeeded"
+        except BaseException as error:  # noqa: BLE001 - every failure is the job's outcome
+            explained = self._explain(error)
+            if explained is None:
+                log.exception("Upload job %s (%s) failed", job.id, job.name)
+                explained = ("internal", "the document could not be indexed because of an internal error; "
+                                         f"the server log has the details under job {job.id}")
+            job.error_code, job.error = explained
+            job.status = "failed"
