@@ -99,11 +99,8 @@ class Service:
             self.analyzer, self.store, self.watch.current, self.glossary.get, self.embedder,
             RetrievalSettings.of(settings),
             reranker=_LazyReranker(self.models))
-        self.composer = Composer(self.retriever, AnswerSettings(
-            settings.answerable_threshold, settings.quote_min_score, settings.max_quotes, settings.max_quotes_per_document,
-            settings.max_documents_in_answer, settings.document_share, settings.dense_sentence_weight,
-            settings.second_quote_share),
-            AnswerabilityModel.load(settings.answerability_model))
+        self.composer = Composer(self.retriever, AnswerSettings.of(settings),
+                                 AnswerabilityModel.load(settings.answerability_model))
         self.generator: Generator | None = load_generator(settings, self.retriever, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
         self.writer = Writer(settings, self.analyzer, self.store, self.watch, self.embedder, lambda: self.models.ready)

@@ -72,14 +72,23 @@ class Answer:
 
 @dataclass
 class AnswerSettings:
-    answerable_threshold: float | None = None  # abstain below this probability; None: the model's own
-    quote_min_score: float = 0.2
-    max_quotes: int = 4
-    max_quotes_per_document: int = 2
-    max_documents: int = 3
-    document_share: float = 0.7  # a document joins the answer when its best sentence reaches this share of the best
-    dense_sentence_weight: float = 5.0  # a sentence's cosine to the question, beside its lexical coverage
-    second_quote_share: float = 0.85  # a document's second sentence is quoted when it scores this share of its first
+    """The answer part of the settings (defaults and tuned values live in config.Settings only)."""
+    answerable_threshold: float | None  # abstain below this probability; None: the model's own
+    quote_min_score: float
+    max_quotes: int
+    max_quotes_per_document: int
+    max_documents: int
+    document_share: float  # a document joins the answer when its best sentence reaches this share of the best
+    dense_sentence_weight: float  # a sentence's cosine to the question, beside its lexical coverage
+    second_quote_share: float  # a document's second sentence is quoted when it scores this share of its first
+
+    @classmethod
+    def of(cls, settings) -> AnswerSettings:
+        return cls(answerable_threshold=settings.answerable_threshold, quote_min_score=settings.quote_min_score,
+                   max_quotes=settings.max_quotes, max_quotes_per_document=settings.max_quotes_per_document,
+                   max_documents=settings.max_documents_in_answer, document_share=settings.document_share,
+                   dense_sentence_weight=settings.dense_sentence_weight,
+                   second_quote_share=settings.second_quote_share)
 
 
 class Composer:
