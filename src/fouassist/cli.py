@@ -56,7 +56,7 @@ def _settings() -> Settings:
 def _service(settings: Settings | None = None):
     from fouassist.index.backends import IndexBusy
     from fouassist.index.store import IndexLayoutError
-    from fouassist.ingest.documents import DocumentError
+    from fouassist.ingest.read_limits import DocumentError
     from fouassist.service import Service
 
     try:

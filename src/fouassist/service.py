@@ -29,9 +29,10 @@ from fouassist.index.backends import SearchBackend, open_backend
 from fouassist.index.catalog import Background, CatalogWatch
 from fouassist.index.embedding import Embedder, ModelStatus, load_embedder, load_reranker
 from fouassist.index.store import DocumentRecord, IndexLayoutError, IndexStore, SearchFilters, legacy_index
-from fouassist.ingest.documents import Document, DocumentError, ManifestEntry, ReadLimits, content_id, load_manifest
+from fouassist.ingest.documents import Document, ManifestEntry, content_id, load_manifest
 from fouassist.ingest.indexer import ChunkSettings, Ingestor, IngestReport
 from fouassist.ingest.jobs import Job, JobQueue
+from fouassist.ingest.read_limits import DocumentError, ReadLimits
 from fouassist.ingest.sandbox import ParseBudget, read_bounded
 from fouassist.language.analysis import Analyzer
 from fouassist.progress import progress_bar
