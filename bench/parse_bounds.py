@@ -29,7 +29,7 @@ import hostile  # noqa: E402
 from conftest import Server  # noqa: E402
 
 from fouassist.config import Settings  # noqa: E402
-from fouassist.ingest.documents import DocumentError  # noqa: E402
+from fouassist.ingest.read_limits import DocumentError  # noqa: E402
 from fouassist.ingest.sandbox import read_bounded  # noqa: E402
 from fouassist.service import Service  # noqa: E402
 

@@ -3,7 +3,7 @@
     .venv/bin/python eval/tune.py [--work DIR] [--quick]
 
 Development material: the default set's `dev` split, SweFAQ's tuning half and NorQuAD train
-(`fouassist.evaluate.measure.development_sets`); the held-out material the gate measures (the default
+(`fouassist.evaluate.development.development_sets`); the held-out material the gate measures (the default
 set's `test` split, SweFAQ's held-out half, NorQuAD validation) is never read here. The indexes
 are built once in DIR (with the configured embedding model) and kept for the next run. For each
 fusion setting (the weights of the dense and sparse rankings in Qdrant's fusion) the candidates
@@ -30,7 +30,8 @@ from fouassist.ask.ranking import RankWeights, diversify, rank_score  # noqa: E4
 from fouassist.ask.retrieval import Passage, RetrievalSettings, Retriever  # noqa: E402
 from fouassist.config import Settings  # noqa: E402
 from fouassist.evaluate import metrics  # noqa: E402
-from fouassist.evaluate.measure import Evaluator, development_sets  # noqa: E402
+from fouassist.evaluate.development import development_sets  # noqa: E402
+from fouassist.evaluate.measure import Evaluator  # noqa: E402
 from fouassist.service import Service  # noqa: E402
 
 DEPTH = 10

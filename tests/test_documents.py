@@ -7,14 +7,9 @@ import pytest
 from conftest import CORPUS, MANIFEST
 
 from fouassist.ingest.cleaning import clean_pages, join_hyphenated
-from fouassist.ingest.documents import (
-    DocumentError,
-    find_date,
-    find_organisation,
-    load_manifest,
-    read_document,
-    read_file,
-)
+from fouassist.ingest.documents import load_manifest, read_document, read_file
+from fouassist.ingest.metadata import find_date, find_organisation
+from fouassist.ingest.read_limits import DocumentError
 from fouassist.language.analysis import Analyzer
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import CORPUS, MANIFEST, ROOT, make_settings
 
 from fouassist.evaluate import metrics
-from fouassist.evaluate.measure import external_sets
+from fouassist.evaluate.question_sets import external_sets
 from fouassist.evaluate.report import RULES, gate
 from fouassist.service import Service
 

@@ -54,7 +54,7 @@ def test_reference_set_is_complete_and_its_gold_quotes_exist(corpus_service):
     from collections import Counter
     from pathlib import Path
 
-    from fouassist.evaluate.measure import load_questions
+    from fouassist.evaluate.question_sets import load_questions
 
     questions = load_questions(Path(__file__).resolve().parents[1] / "eval" / "sets" / "default.jsonl")
     assert len(questions) >= 80 and len({q.id for q in questions}) == len(questions)

@@ -56,7 +56,7 @@ def _settings() -> Settings:
 def _service(settings: Settings | None = None):
     from fouassist.index.backends import IndexBusy
     from fouassist.index.store import IndexLayoutError
-    from fouassist.ingest.documents import DocumentError
+    from fouassist.ingest.read_limits import DocumentError
     from fouassist.service import Service
 
     try:
@@ -275,22 +275,10 @@ def evaluate(
 ) -> None:
     """Measure retrieval, citations, answers and abstention against reference questions."""
     from fouassist.evaluate import report as eval_report
-    from fouassist.evaluate.measure import EXTERNAL_FILES, external_sets, run_default, run_external
+    from fouassist.evaluate.measure import run_default, run_external
+    from fouassist.evaluate.question_sets import EXTERNAL_FILES, external_sets
 
-    names = ["default", "swefaq", "norquad"] if set_name == "all" else [set_name]
-    if any(n not in ("default", "swefaq", "norquad") for n in names):
-        fail(f"unknown set {set_name!r}; choose default, swefaq, norquad or all")
-    if split not in ("dev", "test", "all"):
-        fail(f"unknown split {split!r}; choose dev, test or all")
-    if check is not None and not check.is_file():
-        fail(f"no thresholds file at {check}")
-    if check is not None:
-        try:
-            eval_report.load_thresholds(check)
-        except ValueError as error:
-            fail(str(error))
-    if mode not in ("extractive", "generative"):
-        fail(f"--mode must be extractive or generative, not {mode!r}")
+    names = _eval_set_names(set_name, split, check, mode)
     settings = _settings()
     if mode == "generative" and not settings.llm_base_url:
         fail("--mode generative needs a language model: set FOUASSIST_LLM_BASE_URL and FOUASSIST_LLM_MODEL "
@@ -316,14 +304,42 @@ def evaluate(
     for report in reports:
         typer.echo(f"\n{report['set']}\n" + "\n".join(eval_report.table(report["metrics"], report["configs"])))
     if check is not None:
-        failures, exemptions = eval_report.gate(reports, check)
-        lines = [f"EXEMPT: {e}" for e in exemptions] + [f"GATE FAILED: {f}" for f in failures]
-        (out / "gate.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        for line in lines:
-            typer.echo(line, err=line.startswith("GATE FAILED"))
-        if failures:
-            raise typer.Exit(1)
-        typer.echo(f"All metrics meet {check}")
+        _check_gate(reports, check, out)
+
+
+def _eval_set_names(set_name: str, split: str, check: Optional[Path], mode: str) -> list[str]:
+    """The sets `fouassist eval` runs; fails on an unknown set, split or mode, or thresholds that do not load."""
+    from fouassist.evaluate import report as eval_report
+
+    names = ["default", "swefaq", "norquad"] if set_name == "all" else [set_name]
+    if any(n not in ("default", "swefaq", "norquad") for n in names):
+        fail(f"unknown set {set_name!r}; choose default, swefaq, norquad or all")
+    if split not in ("dev", "test", "all"):
+        fail(f"unknown split {split!r}; choose dev, test or all")
+    if check is not None and not check.is_file():
+        fail(f"no thresholds file at {check}")
+    if check is not None:
+        try:
+            eval_report.load_thresholds(check)
+        except ValueError as error:
+            fail(str(error))
+    if mode not in ("extractive", "generative"):
+        fail(f"--mode must be extractive or generative, not {mode!r}")
+    return names
+
+
+def _check_gate(reports: list[dict], check: Path, out: Path) -> None:
+    """Write and print the gate's verdict on `reports`; exit 1 when a metric misses its threshold or rule."""
+    from fouassist.evaluate import report as eval_report
+
+    failures, exemptions = eval_report.gate(reports, check)
+    lines = [f"EXEMPT: {e}" for e in exemptions] + [f"GATE FAILED: {f}" for f in failures]
+    (out / "gate.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    for line in lines:
+        typer.echo(line, err=line.startswith("GATE FAILED"))
+    if failures:
+        raise typer.Exit(1)
+    typer.echo(f"All metrics meet {check}")
 
 
 @answerability_app.command("train")
@@ -342,7 +358,7 @@ def answerability_train(
     import numpy as np
 
     from fouassist.ask.answerability import DENSE_SIGNALS, AnswerabilityModel, Signals, fit, rates
-    from fouassist.evaluate.measure import answerability_material, kept_answerability_material
+    from fouassist.evaluate.development import answerability_material, kept_answerability_material
 
     if not 0 <= false_abstention < 1:
         fail("--false-abstention must be between 0 and 1")

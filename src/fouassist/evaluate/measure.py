@@ -1,4 +1,5 @@
-"""The evaluation suite: question sets, the configurations compared, and the run.
+"""The measuring: the configurations compared, every question of a set asked under each, and the
+metrics summed up.
 
 A run asks every question of a set under several configurations side by side, so that each
 component's share is visible:
@@ -9,25 +10,21 @@ component's share is visible:
 - `lexical`: the sparse index with the Swedish/Norwegian analysis, and its answers;
 - `hybrid`: the system as it runs in production (dense + lexical when both exist).
 
-The default set lives in eval/sets/default.jsonl; the external sets (SweFAQ, NorQuAD) are
-turned into documents and questions and run against a fresh index of their own. Each set has
-development material (split `dev`: tuning and training use it) and held-out material (split
-`test`: only measured): the default set's own splits, SweFAQ dev cut in two halves by question
-(`swefaq/tune`, `swefaq/held-out`, see `swefaq_halves`), NorQuAD train and NorQuAD validation.
+`run_default` and `run_external` run a set (see `question_sets`) against a fresh index of its own.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fouassist.evaluate import metrics
+from fouassist.evaluate.question_sets import ExternalSet, Question, gold_removed_set, load_questions
 from fouassist.progress import progress_bar
 from fouassist.service import Service
 
@@ -35,106 +32,6 @@ CONFIGS = ("bm25-plain", "dense", "lexical", "hybrid")
 GENERATIVE = "generative"  # hybrid search, answers written by the language model (eval --mode generative)
 ANSWERING = ("dense", "lexical", "hybrid", GENERATIVE)
 DEPTH = 10
-
-
-@dataclass
-class Question:
-    id: str
-    question: str
-    language: str
-    type: str
-    split: str = "test"
-    history: list[dict[str, str]] = field(default_factory=list)
-    answerable: bool = True
-    documents: list[str] = field(default_factory=list)  # sources (file names) of the gold documents
-    gold_quotes: list[str] = field(default_factory=list)  # empty: any chunk of a gold document is a hit
-    reference_answer: str = ""
-    answers: list[str] = field(default_factory=list)  # short answer spans (NorQuAD)
-
-
-@dataclass
-class ExternalSet:
-    """Documents to index in a fresh index, and the questions to ask of them."""
-
-    name: str
-    documents: list[tuple[str, str, str]]  # (source, title, text)
-    questions: list[Question]
-
-
-def load_questions(path: Path, split: str | None = None) -> list[Question]:
-    questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        row.pop("section", None)
-        question = Question(**row)
-        if split in (None, "all") or question.split == split:
-            questions.append(question)
-    return questions
-
-
-def load_swefaq(path: Path) -> ExternalSet:
-    """SweFAQ: every distinct candidate answer is a document; the right one should rank first."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    sources: dict[str, str] = {}
-    questions = []
-    for number, row in enumerate(rows, start=1):
-        for answer in row["candidate_answers"]:
-            sources.setdefault(answer, f"swefaq-{len(sources) + 1:04d}.txt")
-        gold = row["candidate_answers"][row["label"]]
-        questions.append(Question(id=f"swefaq-{number:03d}", question=row["question"], language="sv",
-                                  type="faq", documents=[sources[gold]]))
-    documents = [(source, f"SweFAQ svar {source[7:11]}", text) for text, source in sources.items()]
-    return ExternalSet("swefaq", documents, questions)
-
-
-def swefaq_halves(swefaq: ExternalSet) -> tuple[ExternalSet, ExternalSet]:
-    """SweFAQ dev in two halves by question, (tuning half, held-out half): the distinct question
-    texts are sorted by the SHA-256 of their UTF-8 bytes, and those below the median digest tune
-    (a question asked twice stays on one side). Both halves index every candidate answer, so the
-    retrieval task is the same; only which questions are asked differs."""
-    digests = {q.id: hashlib.sha256(q.question.encode("utf-8")).hexdigest() for q in swefaq.questions}
-    distinct = sorted(set(digests.values()))
-    median = distinct[len(distinct) // 2]
-    tuning = [q for q in swefaq.questions if digests[q.id] < median]
-    held_out = [q for q in swefaq.questions if digests[q.id] >= median]
-    return (ExternalSet("swefaq/tune", swefaq.documents, tuning),
-            ExternalSet("swefaq/held-out", swefaq.documents, held_out))
-
-
-EXTERNAL_FILES = {"swefaq": ("swefaq_dev.jsonl",), "norquad": ("norquad_train.json", "norquad_validation.json")}
-
-
-def external_sets(external_dir: Path, name: str, split: str) -> list[ExternalSet]:
-    """The material of external set `name` ("swefaq" or "norquad") for `split`: "dev" is what
-    tuning and training use (SweFAQ's tuning half, NorQuAD train), "test" what the gate measures
-    (SweFAQ's held-out half, NorQuAD validation), "all" both."""
-    if name == "swefaq":
-        halves = swefaq_halves(load_swefaq(external_dir / "swefaq_dev.jsonl"))
-    else:
-        halves = (load_norquad(external_dir / "norquad_train.json", "norquad/train"),
-                  load_norquad(external_dir / "norquad_validation.json", "norquad/validation"))
-    return {"dev": [halves[0]], "test": [halves[1]], "all": list(halves)}[split]
-
-
-def load_norquad(path: Path, name: str = "norquad") -> ExternalSet:
-    """NorQuAD: the passages are documents; each question's passage should rank first, and the
-    answer span should appear in the answer."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    sources: dict[str, str] = {}
-    questions = []
-    for article in data:
-        for paragraph in article["paragraphs"]:
-            context = paragraph["context"]
-            source = sources.setdefault(context, f"norquad-{len(sources) + 1:04d}.txt")
-            for qa in paragraph["qas"]:
-                questions.append(Question(
-                    id=f"norquad-{qa['id']}", question=qa["question"], language="nb", type="reading",
-                    documents=[source], answers=[a["text"] for a in qa.get("answers", [])],
-                ))
-    documents = [(source, text.split("\n", 1)[0][:120], text) for text, source in sources.items()]
-    return ExternalSet(name, documents, questions)
 
 
 class PlainBM25:
@@ -269,7 +166,7 @@ def _search(config: str) -> str:
 
 # -- summaries ------------------------------------------------------------------------------------
 
-_QUOTED_RE = __import__("re").compile(r"”[^”]*”|«[^»]*»|\[\d+\]")
+_QUOTED_RE = re.compile(r"”[^”]*”|«[^»]*»|\[\d+\]")
 
 
 def answer_language(service: Service, answer: str, names: list[str]) -> str:
@@ -395,67 +292,6 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
     return data
 
 
-def development_sets(settings, work: Path, gold_removed: bool = False, progress: bool = True
-                     ) -> dict[str, tuple[Service, list[Question]]]:
-    """The development material, each set with a service over an index of its own kept in `work`
-    (built on the first call, reused later): the default set's dev split, SweFAQ's tuning half and
-    NorQuAD train, or with `gold_removed` the two external sets with every other gold passage left
-    out. Never held-out material (the default set's test split, SweFAQ's held-out half, NorQuAD
-    validation)."""
-    from fouassist.service import load_models
-
-    models = load_models(settings)
-    default = Service(settings.model_copy(update={"data_dir": work / "default"}), models)
-    default.ingest_paths([settings.corpus_dir], progress=progress)
-    sets = {"default/dev": (default, load_questions(settings.eval_dir / "sets" / "default.jsonl", "dev"))}
-    for set_name in ("swefaq", "norquad"):
-        [external] = external_sets(settings.eval_dir / "external", set_name, "dev")
-        if gold_removed:
-            external, _ = gold_removed_set(external)
-        name = external.name.replace("/", "-")
-        folder = work / f"{name}-documents"
-        folder.mkdir(parents=True, exist_ok=True)
-        for source, _, text in external.documents:
-            if not (folder / source).exists():
-                (folder / source).write_text(text, encoding="utf-8")
-        service = Service(settings.model_copy(update={"data_dir": work / name,
-                                                      "manifest": folder / "no-manifest.toml"}), models)
-        service.ingest_paths([folder], progress=progress)
-        sets[external.name] = (service, external.questions)
-    return sets
-
-
-def answerability_material(settings, work: Path, progress: bool = True) -> list[tuple[str, str, Any, Any, bool]]:
-    """(set, group, signals with dense search, signals lexical-only, answerable) for every
-    question of the development material with unanswerable questions: the default set's dev
-    split, and SweFAQ's tuning half and NorQuAD train with every other gold passage removed.
-    Questions about one passage share a group."""
-
-    kept = work / "signals.jsonl"  # what the signals of this version were; reused by --reuse-signals
-    rows = []
-    for name, (service, questions) in development_sets(settings, work, gold_removed=True, progress=progress).items():
-        with progress_bar(progress, len(questions), f"Signals of {name}", "question") as bar:
-            for question in questions:
-                group = f"{name}:{question.documents[0] if question.documents else question.id}"
-                rows.append((name, group, service.signals(question.question, question.history),
-                             service.signals(question.question, question.history, "lexical"), question.answerable))
-                bar.update(1)
-        service.close()
-    kept.write_text("".join(json.dumps([n, g, h.__dict__, lex.__dict__, a]) + "\n" for n, g, h, lex, a in rows),
-                    encoding="utf-8")
-    return rows
-
-
-def kept_answerability_material(work: Path) -> list[tuple[str, str, Any, Any, bool]]:
-    """The signals the last `answerability_material(work)` computed."""
-    from fouassist.ask.answerability import Signals
-
-    rows = [json.loads(line) for line in (work / "signals.jsonl").read_text(encoding="utf-8").splitlines()]
-    names = Signals.names()
-    return [(n, g, Signals(**{k: h[k] for k in names}), Signals(**{k: lex[k] for k in names}), a)
-            for n, g, h, lex, a in rows]
-
-
 def run_default(settings, set_path: Path, split: str, work_dir: Path, progress: bool = False,
                 mode: str = "extractive") -> dict[str, Any]:
     service = fresh_service(settings, work_dir / "index-default")
@@ -465,19 +301,6 @@ def run_default(settings, set_path: Path, split: str, work_dir: Path, progress: 
     finally:
         service.close()
     return report
-
-
-def gold_removed_set(external: ExternalSet) -> tuple[ExternalSet, set[str]]:
-    """The abstention benchmark of an external set: every other gold passage (in the order the
-    questions first use them) is left out of the index. The questions whose passage is gone are
-    unanswerable, with near misses still indexed; the others stay answerable. Returns the set
-    and the sources to remove."""
-    golds = list(dict.fromkeys(source for q in external.questions for source in q.documents))
-    removed = set(golds[1::2])
-    questions = [replace(q, answerable=False, documents=[], answers=[], type="gold_removed")
-                 if removed & set(q.documents) else q for q in external.questions]
-    documents = [d for d in external.documents if d[0] not in removed]
-    return ExternalSet(f"{external.name}/gold-removed", documents, questions), removed
 
 
 def run_external(settings, external: ExternalSet, work_dir: Path, progress: bool = False,

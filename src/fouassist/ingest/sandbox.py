@@ -17,7 +17,8 @@ import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from fouassist.ingest.documents import Document, DocumentError, ManifestEntry, ReadLimits
+from fouassist.ingest.documents import Document, ManifestEntry
+from fouassist.ingest.read_limits import DocumentError, ReadLimits
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["fouassist.ingest.sandbox_child"])

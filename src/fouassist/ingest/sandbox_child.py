@@ -12,7 +12,8 @@ import docx  # noqa: F401 - loaded here once, not in every reader process
 import pypdf  # noqa: F401
 
 from fouassist.ingest.cleaning import warm_word_lists
-from fouassist.ingest.documents import DocumentError, ManifestEntry, ReadLimits, read_document
+from fouassist.ingest.documents import ManifestEntry, read_document
+from fouassist.ingest.read_limits import DocumentError, ReadLimits
 from fouassist.language.analysis import Analyzer
 
 _ANALYZER = Analyzer()

@@ -19,9 +19,10 @@ from fouassist.config import Settings
 from fouassist.index.catalog import CatalogWatch
 from fouassist.index.embedding import Embedder
 from fouassist.index.store import DocumentRecord, IndexStore, NotFound
-from fouassist.ingest.documents import Document, DocumentError, ManifestEntry, ReadLimits, content_id, load_manifest
+from fouassist.ingest.documents import Document, ManifestEntry, content_id, load_manifest
 from fouassist.ingest.indexer import ChunkSettings, DocumentProgress, Ingestor, IngestReport
 from fouassist.ingest.jobs import STOPPED, Job, JobQueue
+from fouassist.ingest.read_limits import DocumentError, ReadLimits
 from fouassist.ingest.sandbox import ParseBudget, read_bounded
 from fouassist.ingest.write_lock import Busy, WriteLock
 from fouassist.language.analysis import Analyzer
