@@ -318,9 +318,9 @@ def _open_backend(settings: Settings) -> SearchBackend:
             f"{legacy} holds an index made by an older fouassist (qdrant-client's local mode), which this "
             "version does not read; run `fouassist ingest --reset` to rebuild the index from the documents "
             "(upload again any document that was uploaded rather than ingested from a folder)")
-    return open_backend(settings.qdrant_url, settings.index_path, settings.collection,
-                        settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
-                        settings.qdrant_shards, settings.qdrant_replicas)
+    return open_backend(url=settings.qdrant_url, path=settings.index_path, collection=settings.collection,
+                        api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+                        shards=settings.qdrant_shards, replicas=settings.qdrant_replicas)
 
 
 def _load_language_data(analyzer: Analyzer) -> dict[str, set[str]]:

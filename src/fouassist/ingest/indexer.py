@@ -41,6 +41,12 @@ class ChunkSettings:
     bm25_b: float
     bm25_avg_terms: float
 
+    @classmethod
+    def of(cls, settings) -> ChunkSettings:
+        return cls(target_chars=settings.chunk_target_chars, max_chars=settings.chunk_max_chars,
+                   min_chars=settings.chunk_min_chars, bm25_k1=settings.bm25_k1, bm25_b=settings.bm25_b,
+                   bm25_avg_terms=settings.bm25_avg_terms)
+
     def version(self) -> str:
         return f"{PIPELINE_VERSION}/{ANALYZER_VERSION}/{self.target_chars}-{self.max_chars}-{self.min_chars}"
 

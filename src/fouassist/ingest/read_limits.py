@@ -29,6 +29,14 @@ class ReadLimits:
     max_unpacked_ratio: int = _SETTINGS.max_unpacked_ratio
     file_bytes: int | None = None  # the size of the file being read, once known
 
+    @classmethod
+    def of(cls, settings) -> ReadLimits:
+        return cls(max_chars=settings.max_document_chars, max_expanded_mb=settings.max_expanded_mb,
+                   max_pages=settings.max_pages, max_page_chars=settings.max_page_chars,
+                   max_html_nodes=settings.max_html_nodes, max_html_depth=settings.max_html_depth,
+                   max_docx_paragraphs=settings.max_docx_paragraphs, max_docx_elements=settings.max_docx_elements,
+                   max_chars_per_byte=settings.max_chars_per_byte, max_unpacked_ratio=settings.max_unpacked_ratio)
+
     def sized(self, file_bytes: int) -> ReadLimits:
         return replace(self, file_bytes=file_bytes)
 

@@ -43,6 +43,11 @@ class ParseBudget:
     wall_factor: float
     memory_mb: int
 
+    @classmethod
+    def of(cls, settings) -> ParseBudget:
+        return cls(base_s=settings.parse_base_s, s_per_mb=settings.parse_s_per_mb,
+                   wall_factor=settings.parse_wall_factor, memory_mb=settings.parse_memory_mb)
+
     def cpu_s(self, size: int) -> int:
         return math.ceil(self.base_s + self.s_per_mb * size / 1024 / 1024)
 

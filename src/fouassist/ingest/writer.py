@@ -47,15 +47,10 @@ class Writer:
         self.watch = watch
         self._embedder = embedder
         self._embedder_ready = embedder_ready
-        self.ingestor = Ingestor(analyzer, None, store, ChunkSettings(
-            settings.chunk_target_chars, settings.chunk_max_chars, settings.chunk_min_chars,
-            settings.bm25_k1, settings.bm25_b, settings.bm25_avg_terms), batch_pause_s=settings.test_batch_pause_s)
-        self.read_limits = ReadLimits(
-            settings.max_document_chars, settings.max_expanded_mb, settings.max_pages, settings.max_page_chars,
-            settings.max_html_nodes, settings.max_html_depth, settings.max_docx_paragraphs,
-            settings.max_docx_elements, settings.max_chars_per_byte, settings.max_unpacked_ratio)
-        self.parse_budget = ParseBudget(settings.parse_base_s, settings.parse_s_per_mb, settings.parse_wall_factor,
-                                        settings.parse_memory_mb)
+        self.ingestor = Ingestor(analyzer, None, store, ChunkSettings.of(settings),
+                                 batch_pause_s=settings.test_batch_pause_s)
+        self.read_limits = ReadLimits.of(settings)
+        self.parse_budget = ParseBudget.of(settings)
         self.jobs = JobQueue(explain=_job_failure, max_queued_bytes=settings.max_queued_upload_mb * 1024 * 1024)
         self.lock = WriteLock(settings.data_dir / "write.lock", settings.write_wait_s)
         self._stopping = threading.Event()
