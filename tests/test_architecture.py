@@ -101,3 +101,12 @@ def test_each_package_says_what_it_owns():
     for init in sorted((SOURCE / "fouassist").glob("*/__init__.py")):
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
         assert doc and len(doc.splitlines()) <= 3, f"{init} needs a short docstring that says what the package owns"
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists the packages by name: a new folder left out would be missing from a wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    folders = {".".join(init.parent.relative_to(SOURCE).parts) for init in (SOURCE / "fouassist").rglob("__init__.py")}
+    assert folders - listed == set()
