@@ -43,7 +43,8 @@ from fouassist.feedback import Feedback  # noqa: E402
 from fouassist.index.store import SearchFilters  # noqa: E402
 from fouassist.ingest.jobs import QueueFull  # noqa: E402
 from fouassist.language.words import resource_language  # noqa: E402
-from fouassist.serve.middleware import ClientLimiter, Input, InterfaceEvents  # noqa: E402
+from fouassist.serve.interface_gate import Input, InterfaceEvents  # noqa: E402
+from fouassist.serve.middleware import ClientLimiter  # noqa: E402
 from fouassist.serve.schemas import AskResponse  # noqa: E402
 from fouassist.service import Busy, NotFound, QuestionTooLong, Service  # noqa: E402
 
@@ -419,7 +420,7 @@ def build(service: Service, limiter: ClientLimiter) -> gr.Blocks:
 
 
 def gate_rule(block, changing: dict) -> Input:
-    """What the gate lets through for one input of an event (see fouassist.serve.middleware.Input)."""
+    """What the gate lets through for one input of an event (see fouassist.serve.interface_gate.Input)."""
     if isinstance(block, gr.State):
         return Input("state")
     if isinstance(block, gr.File):

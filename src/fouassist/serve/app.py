@@ -17,16 +17,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fouassist import __version__
 from fouassist.config import Settings
 from fouassist.serve.errors import add_error_handlers
+from fouassist.serve.interface_gate import NO_INTERFACE, UI_API, WebInterfaceGate
 from fouassist.serve.middleware import (
-    NO_INTERFACE,
-    UI_API,
     BodyLimitMiddleware,
     ClientLimiter,
     CrossSiteGuard,
     Metrics,
     RateLimitMiddleware,
     RequestMiddleware,
-    WebInterfaceGate,
 )
 from fouassist.serve.routes import chat, documents, feedback, questions
 from fouassist.serve.routes import service as service_routes
