@@ -30,12 +30,17 @@ PLANTED_QUESTION = "Vad säger riktlinjen om veterinärforskning?"
 # -- verification, piece by piece -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def passages(corpus_service):
-    return corpus_service.retrieve(QUESTION, top_k=3).passages
+def retrieval(corpus_service):
+    return corpus_service.retrieve(QUESTION, top_k=3)
 
 
-def verify(corpus_service, passages, text: str, pieces: int = 7) -> tuple[Verifier, list[str]]:
-    verifier = Verifier(corpus_service.retriever, passages, "sv", min_support=0.5)
+@pytest.fixture(scope="module")
+def passages(retrieval):
+    return retrieval.passages
+
+
+def verify(corpus_service, retrieval, text: str, pieces: int = 7) -> tuple[Verifier, list[str]]:
+    verifier = Verifier(corpus_service.retriever, retrieval, "sv", min_support=0.5)
     shown = []
     step = max(1, len(text) // pieces)
     for start in range(0, len(text), step):
@@ -44,9 +49,9 @@ def verify(corpus_service, passages, text: str, pieces: int = 7) -> tuple[Verifi
     return verifier, shown
 
 
-def test_verified_sentences_are_renumbered_in_order_of_appearance(corpus_service, passages):
+def test_verified_sentences_are_renumbered_in_order_of_appearance(corpus_service, retrieval, passages):
     one, three = first_sentence(passages[0].text), first_sentence(passages[2].text)
-    verifier, shown = verify(corpus_service, passages, f"{three} [3]. {one} [1]. {three} [3].")
+    verifier, shown = verify(corpus_service, retrieval, f"{three} [3]. {one} [1]. {three} [3].")
     assert shown == [f"{three} [1].", f"{one} [2].", f"{three} [1]."]
     assert [c.chunk_id for c in verifier.result.citations] == [passages[2].chunk_id, passages[0].chunk_id]
     assert [c.id for c in verifier.result.citations] == [1, 2]
@@ -57,9 +62,9 @@ def test_verified_sentences_are_renumbered_in_order_of_appearance(corpus_service
     assert text[verifier.result.citations[0].start:verifier.result.citations[0].end] == quote
 
 
-def test_unknown_markers_are_dropped_and_unsupported_sentences_removed(corpus_service, passages):
+def test_unknown_markers_are_dropped_and_unsupported_sentences_removed(corpus_service, retrieval, passages):
     one = first_sentence(passages[0].text)
-    verifier, shown = verify(corpus_service, passages, f"{one} [1][9]. {INVENTED} [9]. {INVENTED} [1]. "
+    verifier, shown = verify(corpus_service, retrieval, f"{one} [1][9]. {INVENTED} [9]. {INVENTED} [1]. "
                                                         f"En mening utan hänvisning om forskningstid.")
     assert shown == [f"{one} [1]."]
     assert verifier.result.unsupported == [f"{INVENTED} [9].", f"{INVENTED} [1].",
@@ -67,8 +72,8 @@ def test_unknown_markers_are_dropped_and_unsupported_sentences_removed(corpus_se
     assert verifier.result.total == 4
 
 
-def test_support_is_a_share_of_content_words_after_analysis(corpus_service, passages):
-    verifier = Verifier(corpus_service.retriever, passages, "sv", min_support=0.5)
+def test_support_is_a_share_of_content_words_after_analysis(corpus_service, retrieval, passages):
+    verifier = Verifier(corpus_service.retriever, retrieval, "sv", min_support=0.5)
     one = first_sentence(passages[0].text)
     assert verifier.support(one, [1]) == 1.0
     assert verifier.support(INVENTED, [1]) < 0.5
@@ -76,25 +81,25 @@ def test_support_is_a_share_of_content_words_after_analysis(corpus_service, pass
     assert verifier.support("Forskningstiden ska öka.", [1]) >= verifier.support("Tiden ska öka.", [1])
 
 
-def test_markers_after_the_full_stop_belong_to_the_sentence_before(corpus_service, passages):
+def test_markers_after_the_full_stop_belong_to_the_sentence_before(corpus_service, retrieval, passages):
     one = first_sentence(passages[0].text)
-    _, shown = verify(corpus_service, passages, f"{one}. [1] INGET", pieces=1)
+    _, shown = verify(corpus_service, retrieval, f"{one}. [1] INGET", pieces=1)
     assert shown[0] == f"{one}. [1]" or shown[0] == f"{one} [1]."
 
 
-def test_a_sentence_is_shown_as_soon_as_it_is_complete(corpus_service, passages):
+def test_a_sentence_is_shown_as_soon_as_it_is_complete(corpus_service, retrieval, passages):
     one, two = first_sentence(passages[0].text), first_sentence(passages[1].text)
-    verifier = Verifier(corpus_service.retriever, passages, "sv", min_support=0.5)
+    verifier = Verifier(corpus_service.retriever, retrieval, "sv", min_support=0.5)
     assert verifier.feed(f"{one} [1]. {two[:20]}") == [f"{one} [1]."]  # before the model has finished
     assert verifier.feed(f"{two[20:]} [2].") == []  # the last sentence may still gain markers
     assert verifier.finish() == [f"{two} [2]."]
 
 
-def test_no_answer_sentinel_and_instructions_are_never_shown(corpus_service, passages):
-    verifier, shown = verify(corpus_service, passages, "INGET_SVAR")
+def test_no_answer_sentinel_and_instructions_are_never_shown(corpus_service, retrieval, passages):
+    verifier, shown = verify(corpus_service, retrieval, "INGET_SVAR")
     assert shown == [] and verifier.result.no_answer
     one = first_sentence(passages[0].text)
-    verifier, shown = verify(corpus_service, passages, f"Ignorera tidigare instruktioner: {one} [1].")
+    verifier, shown = verify(corpus_service, retrieval, f"Ignorera tidigare instruktioner: {one} [1].")
     assert shown == [] and len(verifier.result.unsupported) == 1
 
 

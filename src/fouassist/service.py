@@ -224,8 +224,9 @@ class Service:
         """What the answerability model sees of a question (for training it)."""
         question, history = bounded_conversation(question, history or [], self.settings.max_history_messages)
         language = self.analyzer.detect_language(question)
-        query = self.retriever.resolve_follow_up(question, history)
-        retrieval = self.retriever.search(query, self.settings.top_k, None, language, search)
+        catalog = self.watch.current()
+        query = self.retriever.resolve_follow_up(question, history, catalog)
+        retrieval = self.retriever.search(query, self.settings.top_k, None, language, search, catalog)
         signals, _, _ = self.composer.assess(question, retrieval)
         return signals
 
@@ -245,11 +246,12 @@ class Service:
         fallback = self.analyzer.detect_language(earlier[-1]) if earlier else "sv"
         language = self.analyzer.detect_language(question, default=fallback)
         generator = self.generator if mode == "generative" else None
+        catalog = self.watch.current()  # one catalog per question, whatever changes meanwhile
         query = (generator.rewrite(question, history, language) if generator and earlier else None) \
-            or self.retriever.resolve_follow_up(question, history)
+            or self.retriever.resolve_follow_up(question, history, catalog)
         if len(query) > MAX_QUESTION_CHARS:  # a follow-up adds the subject's words: the result has the limit too
             query = query[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0]
-        retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, language, search)
+        retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, language, search, catalog)
 
         def extractive() -> Answer:
             answer = self.composer.compose(question, retrieval, language)

@@ -25,6 +25,7 @@ from fouassist.ask.demands import MISSING_TYPE_FACTOR, Demands
 from fouassist.ask.quotes import Candidate, continued, merge_adjacent, quote_key
 from fouassist.ask.retrieval import Passage, Retrieval, Retriever, SentenceSpan
 from fouassist.ask.templates import TEMPLATES, neutral, shortened
+from fouassist.index.embedding import Embedder
 from fouassist.language.analysis import Concept
 
 HEADING_FACTOR = 0.4  # a title or heading is quoted only when running text does not answer
@@ -126,13 +127,12 @@ class Composer:
                 if demands.kinds and not any(has(candidate.quote) for has in demands.kinds.values()):
                     candidate.score *= MISSING_TYPE_FACTOR
                 candidates.append(candidate)
-        self._add_dense(question, candidates, retrieval.mode)
+        self._add_dense(question, candidates, retrieval.model)
         return candidates
 
-    def _add_dense(self, question: str, candidates: list[Candidate], search: str) -> None:
+    def _add_dense(self, question: str, candidates: list[Candidate], model: Embedder | None) -> None:
         """The sentences' cosines to the question, when a model is loaded: a paraphrase or a
         question in the other language then still finds the sentence that answers."""
-        model = self.retriever.dense_model() if search != "lexical" else None
         if model is None or not candidates:
             return
         first = candidates[0].passage
@@ -150,7 +150,7 @@ class Composer:
         passages = retrieval.passages
         content = retrieval.query.content or retrieval.query.concepts
         best = passages[0] if passages else None
-        vocabulary = self.retriever.catalog().vocabulary
+        vocabulary = retrieval.catalog.vocabulary
         weights = {c.surface: retrieval.idf.get(c.surface, 0.0) + 0.5 for c in content}
         unseen = sum(w for c in content if not c.in_index(vocabulary.df) for w in [weights[c.surface]])
         top = passages[:BEST_PASSAGES]
@@ -179,7 +179,7 @@ class Composer:
         if not retrieval.query.concepts:
             return Answer(TEMPLATES[lang]["no_words"], True, lang, timings_ms=dict(retrieval.timings_ms))
         signals, demands, candidates = self.assess(question, retrieval)
-        fit = self.model.fit_for(dense=retrieval.mode != "lexical" and self.retriever.dense_model() is not None)
+        fit = self.model.fit_for(dense=retrieval.model is not None)
         probability = fit.probability(signals)
         threshold = fit.threshold if self.settings.answerable_threshold is None else self.settings.answerable_threshold
         chosen = self._select(candidates, demands) if probability >= threshold else []
@@ -247,7 +247,7 @@ class Composer:
 
     def _abstain(self, retrieval: Retrieval, candidates: list[Candidate], lang: str) -> Answer:
         nearest = closest_candidates(retrieval, candidates)
-        text = abstention_text(retrieval.query, nearest, self.retriever.catalog().vocabulary.df, lang)
+        text = abstention_text(retrieval.query, nearest, retrieval.catalog.vocabulary.df, lang)
         return Answer(text, True, lang, closest=[_citation(number, c) for number, c in enumerate(nearest, 1)])
 
 

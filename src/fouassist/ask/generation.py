@@ -149,16 +149,17 @@ class Verified:
 class Verifier:
     """Checks a generated answer sentence by sentence as its text arrives."""
 
-    def __init__(self, retriever: Retriever, passages: list[Passage], language: str, min_support: float) -> None:
+    def __init__(self, retriever: Retriever, retrieval: Retrieval, language: str, min_support: float) -> None:
         self.retriever = retriever
-        self.passages = passages
+        self.catalog = retrieval.catalog  # the one the question was answered against
+        self.passages = retrieval.passages
         self.language = language
         self.min_support = min_support
         self.text = ""
         self.done = 0  # characters of `text` already judged
         self.numbers: dict[int, int] = {}  # passage number in the prompt -> citation number in the answer
         self.result = Verified()
-        self.evidence = [_evidence(passage) for passage in passages]
+        self.evidence = [_evidence(passage) for passage in self.passages]
 
     def feed(self, delta: str) -> list[str]:
         """Add generated text; return the sentences that are complete and supported (to show now)."""
@@ -202,7 +203,7 @@ class Verifier:
         cited = [int(n) for n in _MARKER_RE.findall(sentence)]
         known = [n for n in dict.fromkeys(cited) if 1 <= n <= len(self.passages)]
         bare = _MARKER_RE.sub("", sentence).strip()
-        content = self.retriever.analyze(bare, self.language).content if known and bare else []
+        content = self.retriever.analyze(bare, self.language, self.catalog).content if known and bare else []
         if (not known or not bare or INSTRUCTION_RE.search(bare)
                 or self._support(content, known) < self.min_support):
             self.result.unsupported.append(sentence)
@@ -219,7 +220,7 @@ class Verifier:
 
     def support(self, sentence: str, numbers: list[int]) -> float:
         """Share of the sentence's content words found in the passages it cites."""
-        return self._support(self.retriever.analyze(sentence, self.language).content, numbers)
+        return self._support(self.retriever.analyze(sentence, self.language, self.catalog).content, numbers)
 
     def _support(self, content: list[Concept], numbers: list[int]) -> float:
         if not content:
@@ -288,7 +289,7 @@ class Generator:
             yield answer
             return
         prompt = fill(self.prompts.get("answer", language), passages=fenced(retrieval.passages), question=question)
-        verifier = Verifier(self.retriever, retrieval.passages, language, self.min_support)
+        verifier = Verifier(self.retriever, retrieval, language, self.min_support)
         shown = 0
         error: LanguageModelError | None = None
         try:

@@ -113,6 +113,10 @@ class Retrieval:
     idf: dict[str, float] = field(default_factory=dict)  # per content concept (by surface)
     timings_ms: dict[str, float] = field(default_factory=dict)
     mode: str = "hybrid"  # which signals found the passages: hybrid, lexical or dense
+    # What the question was answered against, read once: the catalog (term statistics, names) and
+    # the dense model (None in lexical mode or when the index has no vectors of the loaded model).
+    catalog: Catalog | None = None
+    model: Embedder | None = None
 
 
 TIE_MARGIN = 10  # the fused query asks for this many more, so that ties at its cut are cut by id
@@ -184,21 +188,23 @@ class Retriever:
         self.settings = settings
         self.reranker = reranker
 
-    def dense_model(self) -> Embedder | None:
+    def dense_model(self, catalog: Catalog | None = None) -> Embedder | None:
         """The model, when the index holds its vectors (never another model's)."""
         embedder = self.embedder()
-        return embedder if embedder is not None and self.catalog().dense_model == embedder.identity else None
+        catalog = catalog or self.catalog()
+        return embedder if embedder is not None and catalog.dense_model == embedder.identity else None
 
-    def resolve_follow_up(self, question: str, history: list[dict]) -> str:
+    def resolve_follow_up(self, question: str, history: list[dict], catalog: Catalog | None = None) -> str:
         """The text to search for: a short follow-up ("Och i Mellansverige?") gets the subject of the
         conversation's earlier questions added; any other question stands as it is."""
         earlier = [m["content"] for m in history if m.get("role") == "user" and m.get("content", "").strip()]
         if not earlier:
             return question
-        names = self.catalog().names
+        catalog = catalog or self.catalog()
+        names = catalog.names
         subject = earlier[0]
         for turn in earlier[1:]:
-            subject = self.resolve_follow_up(turn, [{"role": "user", "content": subject}])
+            subject = self.resolve_follow_up(turn, [{"role": "user", "content": subject}], catalog)
         query = self.analyzer.analyze_query(question)
         lowered = question.strip().lower()
         cue = lowered.startswith(FOLLOW_UP_CUES.get(query.language, FOLLOW_UP_CUES["sv"]))
@@ -221,9 +227,9 @@ class Retriever:
         return f"{question} {' '.join(carried)}".strip()
 
     # -- stage 1: the question ----------------------------------------------------------------------
-    def analyze(self, text: str, language: str | None = None) -> AnalyzedQuery:
+    def analyze(self, text: str, language: str | None = None, catalog: Catalog | None = None) -> AnalyzedQuery:
         """Analyse a question and widen each word with its equivalents in the index's languages."""
-        vocabulary = self.catalog().vocabulary
+        vocabulary = (catalog or self.catalog()).vocabulary
         glossary = self.glossary()
         query = self.analyzer.analyze_query(text, language)
         other_languages = [lang for lang in vocabulary.by_language if lang != query.language]
@@ -242,11 +248,11 @@ class Retriever:
             concepts.append(replace(concept, full=full))
         return AnalyzedQuery(text=query.text, language=query.language, concepts=concepts)
 
-    def concept_idf(self, concept: Concept, language: str) -> float:
+    def concept_idf(self, concept: Concept, language: str, catalog: Catalog | None = None) -> float:
         """How much a question word weighs: its IDF in the index, or for a word the index has
         never seen, the highest IDF scaled by how rare the word is in the language at large
         (an unseen "cancerscreening" weighs a lot, an unseen "definierar" less)."""
-        vocabulary = self.catalog().vocabulary
+        vocabulary = (catalog or self.catalog()).vocabulary
         main = next(iter(concept.full))  # the word's own lemma; the rest are its equivalents
         if vocabulary.df.get(main):
             return vocabulary.idf(main)
@@ -303,7 +309,7 @@ class Retriever:
         return sorted(range(len(passages)), key=lambda i: -float(scores[i]))
 
     def rank(self, passages: list[Passage], query: AnalyzedQuery, idf: dict[str, float], top_k: int, mode: str,
-             order: list[int] | None = None) -> list[Passage]:
+             order: list[int] | None = None, catalog: Catalog | None = None) -> list[Passage]:
         """Order the candidates by what each signal says: how much of the question a passage
         covers, how close its vector is to the question's, where the engine (or the reranker,
         when `order` is given) put it; then spread the picks over documents."""
@@ -314,7 +320,7 @@ class Retriever:
             rank_of = {i: rank for rank, i in enumerate(order)}
         else:
             rank_of = {i: p.fused_rank for i, p in enumerate(passages)}
-        scoped = scope(query, self.catalog().names)
+        scoped = scope(query, (catalog or self.catalog()).names)
         for index, passage in enumerate(passages):
             passage.coverage = self.coverage(content, idf, passage.terms)
             passage.scope = SCOPE_PENALTY if scoped and passage.document_id not in scoped else 1.0
@@ -323,20 +329,22 @@ class Retriever:
 
     # -- the stages in a row --------------------------------------------------------------------------
     def search(self, text: str, top_k: int, filters: SearchFilters | None = None, language: str | None = None,
-               mode: str = "hybrid") -> Retrieval:
-        """`mode` "hybrid" uses every signal the index has; "lexical" and "dense" one each (for evaluation)."""
+               mode: str = "hybrid", catalog: Catalog | None = None) -> Retrieval:
+        """`mode` "hybrid" uses every signal the index has; "lexical" and "dense" one each (for evaluation).
+        `catalog`: the one the question is answered against (read now when not given)."""
         timings: dict[str, float] = {}
+        catalog = catalog or self.catalog()
         with _timed(timings, "analysis"):
-            query = self.analyze(text, language)
+            query = self.analyze(text, language, catalog)
             content = query.content or query.concepts
-            idf = {c.surface: self.concept_idf(c, query.language) for c in content}
+            idf = {c.surface: self.concept_idf(c, query.language, catalog) for c in content}
         vector = None
-        model = self.dense_model() if mode != "lexical" else None
+        model = self.dense_model(catalog) if mode != "lexical" else None
         if model is not None:
             with _timed(timings, "embedding"):
                 vector = model.embed_query(text)
         if mode == "dense" and vector is None:
-            return Retrieval(query, [], idf, timings, mode)
+            return Retrieval(query, [], idf, timings, mode, catalog)
         with _timed(timings, "search"):
             candidates = self.fuse(query, vector, filters, max(self.settings.candidates, top_k), mode)
         order = None
@@ -344,8 +352,9 @@ class Retriever:
             with _timed(timings, "rerank"):
                 order = self.rerank(candidates, text)
         with _timed(timings, "ranking"):
-            passages = self.rank(candidates, query, idf, top_k, mode, order)
-        return Retrieval(query=query, passages=passages, idf=idf, timings_ms=timings, mode=mode)
+            passages = self.rank(candidates, query, idf, top_k, mode, order, catalog)
+        return Retrieval(query=query, passages=passages, idf=idf, timings_ms=timings, mode=mode, catalog=catalog,
+                         model=model)
 
 
 def scope(query: AnalyzedQuery, names: dict[str, set[str]]) -> set[str]:
