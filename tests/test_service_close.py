@@ -72,6 +72,7 @@ def test_close_stops_the_writes_that_wait_for_the_model(tmp_path):
     model stop at once (the upload fails with "stopped"), and nothing was written."""
     hold = tmp_path / "hold-models"
     hold.touch()
+    before = set(threading.enumerate())  # other tests' services may still run their own threads
     service = Service(make_settings(tmp_path / "data", test_hold_models_file=hold),
                       Models(None, ModelStatus(False, None, code="unset")))
     try:
@@ -82,7 +83,7 @@ def test_close_stops_the_writes_that_wait_for_the_model(tmp_path):
         service.close(wait_s=20)
         assert time.monotonic() - started < 5
         assert job.wait(5) and (job.status, job.error_code) == ("failed", "stopped")
-        assert not {t.name for t in threading.enumerate()} & STOPPED_BY_CLOSE
+        assert not set(started_since(before)) & STOPPED_BY_CLOSE
     finally:
         hold.unlink()
     reopened = Service(make_settings(tmp_path / "data"))
