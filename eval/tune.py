@@ -65,14 +65,15 @@ def cases(service: Service, questions, retriever: Retriever, candidates: int, mo
         gold = evaluator.gold_spans(question)
         chunk_by_id = {c["id"]: c for c in evaluator.chunks}
         total = sum(evaluator._relevant_chunk(c, gold, question.gold_quotes) for c in evaluator.chunks)
-        text = retriever.resolve_follow_up(question.question, question.history)
-        query = retriever.analyze(text)
+        catalog = retriever.catalog()
+        text = retriever.resolve_follow_up(question.question, question.history, catalog)
+        query = retriever.analyze(text, None, catalog)
         content = query.content or query.concepts
-        idf = {c.surface: retriever.concept_idf(c, query.language) for c in content}
-        model = retriever.dense_model()
+        idf = {c.surface: retriever.concept_idf(c, query.language, catalog) for c in content}
+        model = retriever.dense_model(catalog)
         vector = model.embed_query(text) if model and mode != "lexical" else None
         passages: list[Passage] = retriever.fuse(query, vector, None, candidates, mode)
-        retriever.rank(passages, query, idf, len(passages), mode)  # fills coverage and scope
+        retriever.rank(passages, query, idf, len(passages), mode, None, catalog)  # fills coverage and scope
         found.append(Case([
             Candidate(p.document_id, p.coverage, p.dense, p.fused_rank, p.scope,
                       evaluator._relevant_chunk(chunk_by_id[p.chunk_id], gold, question.gold_quotes))

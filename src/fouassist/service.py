@@ -224,7 +224,7 @@ class Service:
         """What the answerability model sees of a question (for training it)."""
         question, history = bounded_conversation(question, history or [], self.settings.max_history_messages)
         language = self.analyzer.detect_language(question)
-        catalog = self.watch.current()
+        catalog = self.catalog
         query = self.retriever.resolve_follow_up(question, history, catalog)
         retrieval = self.retriever.search(query, self.settings.top_k, None, language, search, catalog)
         signals, _, _ = self.composer.assess(question, retrieval)
@@ -246,7 +246,7 @@ class Service:
         fallback = self.analyzer.detect_language(earlier[-1]) if earlier else "sv"
         language = self.analyzer.detect_language(question, default=fallback)
         generator = self.generator if mode == "generative" else None
-        catalog = self.watch.current()  # one catalog per question, whatever changes meanwhile
+        catalog = self.catalog  # one catalog per question, whatever changes meanwhile
         query = (generator.rewrite(question, history, language) if generator and earlier else None) \
             or self.retriever.resolve_follow_up(question, history, catalog)
         if len(query) > MAX_QUESTION_CHARS:  # a follow-up adds the subject's words: the result has the limit too

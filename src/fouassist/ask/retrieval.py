@@ -188,10 +188,9 @@ class Retriever:
         self.settings = settings
         self.reranker = reranker
 
-    def dense_model(self, catalog: Catalog | None = None) -> Embedder | None:
+    def dense_model(self, catalog: Catalog) -> Embedder | None:
         """The model, when the index holds its vectors (never another model's)."""
         embedder = self.embedder()
-        catalog = catalog or self.catalog()
         return embedder if embedder is not None and catalog.dense_model == embedder.identity else None
 
     def resolve_follow_up(self, question: str, history: list[dict], catalog: Catalog | None = None) -> str:
@@ -227,9 +226,9 @@ class Retriever:
         return f"{question} {' '.join(carried)}".strip()
 
     # -- stage 1: the question ----------------------------------------------------------------------
-    def analyze(self, text: str, language: str | None = None, catalog: Catalog | None = None) -> AnalyzedQuery:
+    def analyze(self, text: str, language: str | None, catalog: Catalog) -> AnalyzedQuery:
         """Analyse a question and widen each word with its equivalents in the index's languages."""
-        vocabulary = (catalog or self.catalog()).vocabulary
+        vocabulary = catalog.vocabulary
         glossary = self.glossary()
         query = self.analyzer.analyze_query(text, language)
         other_languages = [lang for lang in vocabulary.by_language if lang != query.language]
@@ -248,11 +247,11 @@ class Retriever:
             concepts.append(replace(concept, full=full))
         return AnalyzedQuery(text=query.text, language=query.language, concepts=concepts)
 
-    def concept_idf(self, concept: Concept, language: str, catalog: Catalog | None = None) -> float:
+    def concept_idf(self, concept: Concept, language: str, catalog: Catalog) -> float:
         """How much a question word weighs: its IDF in the index, or for a word the index has
         never seen, the highest IDF scaled by how rare the word is in the language at large
         (an unseen "cancerscreening" weighs a lot, an unseen "definierar" less)."""
-        vocabulary = (catalog or self.catalog()).vocabulary
+        vocabulary = catalog.vocabulary
         main = next(iter(concept.full))  # the word's own lemma; the rest are its equivalents
         if vocabulary.df.get(main):
             return vocabulary.idf(main)
@@ -309,7 +308,7 @@ class Retriever:
         return sorted(range(len(passages)), key=lambda i: -float(scores[i]))
 
     def rank(self, passages: list[Passage], query: AnalyzedQuery, idf: dict[str, float], top_k: int, mode: str,
-             order: list[int] | None = None, catalog: Catalog | None = None) -> list[Passage]:
+             order: list[int] | None, catalog: Catalog) -> list[Passage]:
         """Order the candidates by what each signal says: how much of the question a passage
         covers, how close its vector is to the question's, where the engine (or the reranker,
         when `order` is given) put it; then spread the picks over documents."""
@@ -320,7 +319,7 @@ class Retriever:
             rank_of = {i: rank for rank, i in enumerate(order)}
         else:
             rank_of = {i: p.fused_rank for i, p in enumerate(passages)}
-        scoped = scope(query, (catalog or self.catalog()).names)
+        scoped = scope(query, catalog.names)
         for index, passage in enumerate(passages):
             passage.coverage = self.coverage(content, idf, passage.terms)
             passage.scope = SCOPE_PENALTY if scoped and passage.document_id not in scoped else 1.0
