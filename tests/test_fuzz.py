@@ -7,6 +7,11 @@ Two checks are left out, for reasons of the API's design, not of convenience:
 only symbols, a file that is not a readable document, a span past a document's end; all with
 422 and a message) and `allow_header_conformance` (Starlette answers OPTIONS on a path served by
 two routes, GET and DELETE, with the first route's methods).
+
+One worker: with two, hypothesis describes lambdas with `ast.parse` in two threads at once, and
+CPython before 3.11.8 shares the AST constructor's recursion counter between threads
+(python/cpython#106905), so a run fails now and then with "AST constructor recursion depth
+mismatch" (CI, stop 30), a fault of neither the API nor the test.
 """
 
 import re
@@ -25,7 +30,7 @@ def test_openapi_fuzzing_finds_no_failure(tmp_path):
         result = subprocess.run(
             [str(Path(sys.executable).with_name("st")), "run", f"{server.url}/openapi.json", "--checks", "all",
              "--exclude-checks", "positive_data_acceptance,allow_header_conformance",
-             "--max-examples", "30", "--seed", "7", "--workers", "2", "--request-timeout", "60",
+             "--max-examples", "30", "--seed", "7", "--workers", "1", "--request-timeout", "60",
              "--generation-database", "none", "--no-color", "--report", "junit", "--report-dir", str(report)],
             capture_output=True, text=True, timeout=900, cwd=tmp_path,
         )
