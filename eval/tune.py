@@ -26,8 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from fouassist.ask.passages import Passage  # noqa: E402
 from fouassist.ask.ranking import RankWeights, diversify, rank_score  # noqa: E402
-from fouassist.ask.retrieval import Passage, RetrievalSettings, Retriever  # noqa: E402
+from fouassist.ask.retrieval import RetrievalSettings, Retriever  # noqa: E402
 from fouassist.config import Settings  # noqa: E402
 from fouassist.evaluate import metrics  # noqa: E402
 from fouassist.evaluate.development import development_sets  # noqa: E402
@@ -65,15 +66,14 @@ def cases(service: Service, questions, retriever: Retriever, candidates: int, mo
         gold = evaluator.gold_spans(question)
         chunk_by_id = {c["id"]: c for c in evaluator.chunks}
         total = sum(evaluator._relevant_chunk(c, gold, question.gold_quotes) for c in evaluator.chunks)
-        catalog = retriever.catalog()
-        text = retriever.resolve_follow_up(question.question, question.history, catalog)
-        query = retriever.analyze(text, None, catalog)
-        content = query.content or query.concepts
-        idf = {c.surface: retriever.concept_idf(c, query.language, catalog) for c in content}
+        # As the evaluation measures retrieval: the follow-up resolved, then understood on its own.
+        catalog = service.catalog
+        text = service.interpreter.resolve_follow_up(question.question, question.history, catalog)
+        understood = service.interpreter.understand(text, catalog=catalog)
         model = retriever.dense_model(catalog)
         vector = model.embed_query(text) if model and mode != "lexical" else None
-        passages: list[Passage] = retriever.fuse(query, vector, None, candidates, mode)
-        retriever.rank(passages, query, idf, len(passages), mode, None, catalog)  # fills coverage and scope
+        passages: list[Passage] = retriever.fuse(understood.query, vector, None, candidates, mode)
+        retriever.rank(passages, understood, len(passages), mode, None)  # fills coverage and scope
         found.append(Case([
             Candidate(p.document_id, p.coverage, p.dense, p.fused_rank, p.scope,
                       evaluator._relevant_chunk(chunk_by_id[p.chunk_id], gold, question.gold_quotes))
@@ -122,16 +122,14 @@ def main() -> None:
     for candidates in candidates_grid:
         singles_found = {}
         for name, (service, questions) in built.items():
-            retriever = Retriever(service.analyzer, service.store, service.watch.current, service.glossary.get,
-                                  service.embedder, replace(base, candidates=candidates))
+            retriever = Retriever(service.store, service.embedder, replace(base, candidates=candidates))
             singles_found[name] = {mode: cases(service, questions, retriever, candidates, mode)
                                    for mode in ("lexical", "dense")}
         for dense_rrf, sparse_rrf in fusion_grid:
             fusion = replace(base, candidates=candidates, rrf_dense_weight=dense_rrf, rrf_sparse_weight=sparse_rrf)
             found = {}
             for name, (service, questions) in built.items():
-                retriever = Retriever(service.analyzer, service.store, service.watch.current, service.glossary.get,
-                                      service.embedder, fusion)
+                retriever = Retriever(service.store, service.embedder, fusion)
                 found[name] = cases(service, questions, retriever, candidates)
             for weights in itertools.product([1.0], dense_steps, fused_steps):
                 for decay in decays:

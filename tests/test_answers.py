@@ -98,7 +98,7 @@ def test_follow_up_takes_the_subject_from_the_conversation(corpus_service):
     assert "forskningstid" in answer.query
     assert not answer.abstained
     assert {c.organisation for c in answer.citations} <= {"Sjukvårdsregion Mellansverige", "Samverkansnämnden Mellansverige"}
-    resolve = corpus_service.retriever.resolve_follow_up
+    resolve = corpus_service.interpreter.resolve_follow_up
     assert resolve("Vad säger strategin om kompetensförsörjning?", FOLLOW_UP_HISTORY) == \
         "Vad säger strategin om kompetensförsörjning?"  # a full question stands on its own
     assert resolve("Och om kompetensförsörjning?", FOLLOW_UP_HISTORY) == "Och om kompetensförsörjning? stockholms"
@@ -158,7 +158,7 @@ def test_optional_cross_encoder_reranks_and_is_off_when_missing(tmp_path, tiny_c
 
 
 def test_organisation_names_scope_by_whole_words_never_by_their_parts():
-    from fouassist.ask.retrieval import scope
+    from fouassist.ask.question import scope
     from fouassist.index.catalog import organisation_names
     from fouassist.index.store import DocumentRecord
     from fouassist.language.analysis import Analyzer

@@ -26,7 +26,7 @@ def real(e5_service):
 def shared_keys(service: Service, question: str, passage) -> set[str]:
     """Index term keys the question (with its sv/nb equivalents and compound parts) shares with the passage."""
     keys: set[str] = set()
-    for concept in service.retriever.analyze(question, None, service.catalog).content:
+    for concept in service.interpreter.analyze(question, None, service.catalog).content:
         keys |= set(concept.full) | set(concept.parts)
     return keys & passage.terms
 

@@ -40,7 +40,7 @@ def passages(retrieval):
 
 
 def verify(corpus_service, retrieval, text: str, pieces: int = 7) -> tuple[Verifier, list[str]]:
-    verifier = Verifier(corpus_service.retriever, retrieval, "sv", min_support=0.5)
+    verifier = Verifier(corpus_service.interpreter, retrieval, min_support=0.5)
     shown = []
     step = max(1, len(text) // pieces)
     for start in range(0, len(text), step):
@@ -73,7 +73,7 @@ def test_unknown_markers_are_dropped_and_unsupported_sentences_removed(corpus_se
 
 
 def test_support_is_a_share_of_content_words_after_analysis(corpus_service, retrieval, passages):
-    verifier = Verifier(corpus_service.retriever, retrieval, "sv", min_support=0.5)
+    verifier = Verifier(corpus_service.interpreter, retrieval, min_support=0.5)
     one = first_sentence(passages[0].text)
     assert verifier.support(one, [1]) == 1.0
     assert verifier.support(INVENTED, [1]) < 0.5
@@ -89,7 +89,7 @@ def test_markers_after_the_full_stop_belong_to_the_sentence_before(corpus_servic
 
 def test_a_sentence_is_shown_as_soon_as_it_is_complete(corpus_service, retrieval, passages):
     one, two = first_sentence(passages[0].text), first_sentence(passages[1].text)
-    verifier = Verifier(corpus_service.retriever, retrieval, "sv", min_support=0.5)
+    verifier = Verifier(corpus_service.interpreter, retrieval, min_support=0.5)
     assert verifier.feed(f"{one} [1]. {two[:20]}") == [f"{one} [1]."]  # before the model has finished
     assert verifier.feed(f"{two[20:]} [2].") == []  # the last sentence may still gain markers
     assert verifier.finish() == [f"{two} [2]."]

@@ -90,7 +90,7 @@ def test_edge_and_server_rank_alike(engines, mode):
     edge, server = engines
     compared = 0
     for query in QUERIES:
-        analyzed = edge.retriever.analyze(query, None, edge.catalog)
+        analyzed = edge.interpreter.analyze(query, None, edge.catalog)
         sparse = edge.retriever.sparse_vector(analyzed) if mode != "dense" else None
         dense = edge.embedder().embed_query(query) if mode != "sparse" else None
         for filters in FILTERS:
@@ -233,7 +233,7 @@ def test_tied_chunks_share_a_rank_and_keep_one_order(tmp_path: Path):
     service = Service(make_settings(tmp_path / "data", manifest=folder / "none.toml"))
     try:
         assert len(service.ingest_paths([folder]).added) == 2
-        query = service.retriever.analyze("forskningstid", "sv", service.catalog)
+        query = service.interpreter.analyze("forskningstid", "sv", service.catalog)
         runs = [service.retriever.fuse(query, None, None, 30, "lexical") for _ in range(5)]
         first = runs[0]
         assert len(first) == 2 and first[0].fused == first[1].fused

@@ -19,7 +19,8 @@ from fouassist import __version__
 from fouassist.ask.answer import Answer, AnswerSettings, Composer, stream_pieces
 from fouassist.ask.answerability import AnswerabilityModel, Signals
 from fouassist.ask.generation import Generator, load_generator
-from fouassist.ask.retrieval import Retrieval, RetrievalSettings, Retriever, load_glossary
+from fouassist.ask.question import Interpreter, Question, load_glossary
+from fouassist.ask.retrieval import Retrieval, RetrievalSettings, Retriever
 from fouassist.bounds import MAX_QUESTION_CHARS
 from fouassist.config import Settings
 from fouassist.feedback import FeedbackStore
@@ -95,13 +96,11 @@ class Service:
             "models", lambda: _after_hold(settings.test_hold_models_file) or models or load_models(settings))
         self.store = IndexStore(backend or _open_backend(settings))
         self.watch = CatalogWatch(self.store, self.analyzer, settings.catalog_refresh_s)
-        self.retriever = Retriever(
-            self.analyzer, self.store, self.watch.current, self.glossary.get, self.embedder,
-            RetrievalSettings.of(settings),
-            reranker=_LazyReranker(self.models))
-        self.composer = Composer(self.retriever, AnswerSettings.of(settings),
-                                 AnswerabilityModel.load(settings.answerability_model))
-        self.generator: Generator | None = load_generator(settings, self.retriever, self.composer)
+        self.interpreter = Interpreter(self.analyzer, self.watch.current, self.glossary.get)
+        self.retriever = Retriever(self.store, self.embedder, RetrievalSettings.of(settings),
+                                   reranker=_LazyReranker(self.models))
+        self.composer = Composer(AnswerSettings.of(settings), AnswerabilityModel.load(settings.answerability_model))
+        self.generator: Generator | None = load_generator(settings, self.interpreter, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
         self.writer = Writer(settings, self.analyzer, self.store, self.watch, self.embedder, lambda: self.models.ready)
         self.jobs = self.writer.jobs
@@ -212,7 +211,8 @@ class Service:
     def retrieve(self, query: str, top_k: int | None = None, filters: SearchFilters | None = None,
                  language: str | None = None, search: str = "hybrid") -> Retrieval:
         """The best passages; `search` is hybrid, lexical or dense (the eval's configurations)."""
-        return self.retriever.search(query, top_k or self.settings.top_k, filters, language, search)
+        question = self.interpreter.understand(query, language=language)
+        return self.retriever.search(question, top_k or self.settings.top_k, filters, search, with_sentences=False)
 
     def ask(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
             history: list[dict[str, str]] | None = None, mode: str = "extractive", search: str = "hybrid") -> Answer:
@@ -222,13 +222,16 @@ class Service:
 
     def signals(self, question: str, history: list[dict[str, str]] | None = None, search: str = "hybrid") -> Signals:
         """What the answerability model sees of a question (for training it)."""
-        question, history = bounded_conversation(question, history or [], self.settings.max_history_messages)
-        language = self.analyzer.detect_language(question)
-        catalog = self.catalog
-        query = self.retriever.resolve_follow_up(question, history, catalog)
-        retrieval = self.retriever.search(query, self.settings.top_k, None, language, search, catalog)
-        signals, _, _ = self.composer.assess(question, retrieval)
+        understood = self.understand(question, history or [], "extractive")
+        signals, _ = self.composer.assess(self.retriever.search(understood, self.settings.top_k, None, search))
         return signals
+
+    def understand(self, question: str, history: list[dict[str, str]], mode: str) -> Question:
+        """The question, once, against the catalog of this moment (whatever changes meanwhile);
+        QuestionTooLong when it or an earlier question is over the limit."""
+        question, history = bounded_conversation(question, history, self.settings.max_history_messages)
+        rewrite = self.generator.rewrite if self.generator and mode == "generative" else None
+        return self.interpreter.understand(question, history, self.catalog, rewrite=rewrite)
 
     def ask_stream(self, question: str, top_k: int | None = None, filters: SearchFilters | None = None,
                    history: list[dict[str, str]] | None = None, mode: str = "extractive",
@@ -237,25 +240,17 @@ class Service:
         citations) last. `mode` is extractive (quotes) or generative (a language model writes,
         its citations verified; extractive when no model is configured, with the reason).
         A question over the limit raises QuestionTooLong here, before anything streams."""
-        question, history = bounded_conversation(question, history or [], self.settings.max_history_messages)
-        return self._answer_events(question, top_k, filters, history, mode, search)
+        understood = self.understand(question, history or [], mode)
+        return self._answer_events(understood, top_k, filters, mode, search)
 
-    def _answer_events(self, question: str, top_k: int | None, filters: SearchFilters | None,
-                       history: list[dict[str, str]], mode: str, search: str) -> Iterator[str | Answer]:
-        earlier = [m["content"] for m in history if m.get("role") == "user"]
-        fallback = self.analyzer.detect_language(earlier[-1]) if earlier else "sv"
-        language = self.analyzer.detect_language(question, default=fallback)
+    def _answer_events(self, question: Question, top_k: int | None, filters: SearchFilters | None,
+                       mode: str, search: str) -> Iterator[str | Answer]:
+        retrieval = self.retriever.search(question, top_k or self.settings.top_k, filters, search)
         generator = self.generator if mode == "generative" else None
-        catalog = self.catalog  # one catalog per question, whatever changes meanwhile
-        query = (generator.rewrite(question, history, language) if generator and earlier else None) \
-            or self.retriever.resolve_follow_up(question, history, catalog)
-        if len(query) > MAX_QUESTION_CHARS:  # a follow-up adds the subject's words: the result has the limit too
-            query = query[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0]
-        retrieval = self.retriever.search(query, top_k or self.settings.top_k, filters, language, search, catalog)
 
         def extractive() -> Answer:
-            answer = self.composer.compose(question, retrieval, language)
-            answer.query = query
+            answer = self.composer.compose(retrieval)
+            answer.query = question.search_text
             return answer
 
         if generator is None:
@@ -266,9 +261,9 @@ class Service:
             yield from stream_pieces(answer.answer)
             yield answer
             return
-        for event in generator.stream(question, retrieval, language, extractive):
+        for event in generator.stream(retrieval, extractive):
             if isinstance(event, Answer):
-                event.query = query
+                event.query = question.search_text
             yield event
 
     def close(self, wait_s: float = CLOSE_WAIT_S) -> None:

@@ -15,27 +15,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass, field, replace
 
 from fouassist.ask.abstention import abstention_text, closest_candidates
 from fouassist.ask.answerability import AnswerabilityModel, Signals
-from fouassist.ask.demands import MISSING_TYPE_FACTOR, Demands
+from fouassist.ask.demands import Demands
+from fouassist.ask.passages import Passage, SentenceSpan
+from fouassist.ask.question import IDF_SMOOTHING
 from fouassist.ask.quotes import Candidate, continued, merge_adjacent, quote_key
-from fouassist.ask.retrieval import Passage, Retrieval, Retriever, SentenceSpan
+from fouassist.ask.retrieval import Retrieval
+from fouassist.ask.sentences import BEST_PASSAGES
 from fouassist.ask.templates import TEMPLATES, neutral, shortened
-from fouassist.index.embedding import Embedder
-from fouassist.language.analysis import Concept
-
-HEADING_FACTOR = 0.4  # a title or heading is quoted only when running text does not answer
-HEADING_WORDS = 12
-SHORT_FACTOR = 0.8  # a bare list item or label says little on its own
-SECTION_ANSWER_FACTOR = 0.7  # a short sentence (a list item) under a heading that matches the question
-SECTION_ANSWER_CHARS = 160
-BEST_PASSAGES = 3  # the passages whose sentences an answer may quote
-EMBEDDED_SENTENCES = 12  # of those, how many are compared by embedding: the best passage's, then the best by words
-_SHORT_SENTENCE_WORDS = 4
 
 
 @dataclass
@@ -93,66 +83,36 @@ class AnswerSettings:
 
 
 class Composer:
-    def __init__(self, retriever: Retriever, settings: AnswerSettings, model: AnswerabilityModel) -> None:
-        self.retriever = retriever
+    """Chooses, from what retrieval found, the sentences to quote, or abstains."""
+
+    def __init__(self, settings: AnswerSettings, model: AnswerabilityModel) -> None:
         self.settings = settings
         self.model = model
 
-    # -- sentences ---------------------------------------------------------------------------------
-    def _lexical(self, content: list[Concept], idf: dict, sentence: SentenceSpan, context: frozenset) -> float:
-        """How well a sentence answers in words: its own first, its document and headings a little.
-        Under a heading that itself matches the question ("Avtal om samverkan ..."), the section's
-        short sentences (list items) answer it even in other words."""
-        coverage = self.retriever.coverage
-        own = coverage(content, idf, sentence.terms)
-        score = 0.7 * own + 0.3 * coverage(content, idf, sentence.terms | context)
-        if not sentence.heading and sentence.section_terms and sentence.end - sentence.start <= SECTION_ANSWER_CHARS:
-            score = max(score, SECTION_ANSWER_FACTOR * coverage(content, idf, sentence.section_terms | sentence.terms))
-        return score
-
-    def _candidates(self, question: str, retrieval: Retrieval, content: list[Concept], demands: Demands
-                    ) -> list[Candidate]:
-        passages = retrieval.passages[:BEST_PASSAGES]
-        candidates = []
-        for passage in passages:
-            factor = demands.passage_factor(passage)
-            for sentence in passage.sentences:
-                lexical = self._lexical(content, retrieval.idf, sentence, passage.context_terms)
-                candidate = Candidate(passage, sentence, sentence.start, sentence.end, 0.0, lexical)
-                candidate.score = lexical * factor
-                if len(candidate.quote.split()) < _SHORT_SENTENCE_WORDS:
-                    candidate.score *= SHORT_FACTOR
-                if sentence.heading and len(candidate.quote.split()) <= HEADING_WORDS:
-                    candidate.score *= HEADING_FACTOR  # (a long "heading" is an opening sentence set in bold)
-                if demands.kinds and not any(has(candidate.quote) for has in demands.kinds.values()):
-                    candidate.score *= MISSING_TYPE_FACTOR
-                candidates.append(candidate)
-        self._add_dense(question, candidates, retrieval.model)
-        return candidates
-
-    def _add_dense(self, question: str, candidates: list[Candidate], model: Embedder | None) -> None:
-        """The sentences' cosines to the question, when a model is loaded: a paraphrase or a
-        question in the other language then still finds the sentence that answers."""
-        if model is None or not candidates:
-            return
-        first = candidates[0].passage
-        chosen = sorted(candidates, key=lambda c: (c.passage is not first, -c.score))[:EMBEDDED_SENTENCES]
-        cosines = model.embed_sentences([c.quote for c in chosen]) @ np.asarray(model.embed_query(question))
-        best = float(cosines.max())
-        for candidate, cosine in zip(chosen, cosines):
-            candidate.dense = float(cosine)
-        for candidate in candidates:  # a sentence not compared counts as a little below the best
+    def candidates(self, retrieval: Retrieval) -> list[Candidate]:
+        """Retrieval's candidate sentences (copies: scoring here leaves the result as it was),
+        their scores moved by their cosine to the question where they were compared; a sentence
+        not compared counts as a little below the best."""
+        candidates = [replace(c) for c in retrieval.sentences]
+        cosines = [c.dense for c in candidates if c.dense is not None]
+        if not cosines:
+            return candidates
+        best = max(cosines)
+        for candidate in candidates:
             gap = (candidate.dense if candidate.dense is not None else best - 0.05) - best
             candidate.score += self.settings.dense_sentence_weight * gap * max(candidate.score, 0.1)
+        return candidates
 
     # -- whether to answer ----------------------------------------------------------------------
-    def signals(self, retrieval: Retrieval, candidates: list[Candidate], demands: Demands) -> Signals:
+    def signals(self, retrieval: Retrieval, candidates: list[Candidate]) -> Signals:
         passages = retrieval.passages
-        content = retrieval.query.content or retrieval.query.concepts
+        question = retrieval.question
+        demands = question.demands
+        content = question.content
         best = passages[0] if passages else None
-        vocabulary = retrieval.catalog.vocabulary
-        weights = {c.surface: retrieval.idf.get(c.surface, 0.0) + 0.5 for c in content}
-        unseen = sum(w for c in content if not c.in_index(vocabulary.df) for w in [weights[c.surface]])
+        weights = {c.surface: question.idf.get(c.surface, 0.0) + IDF_SMOOTHING for c in content}
+        unseen = sum(w for c in content if not c.in_index(question.catalog.vocabulary.df)
+                     for w in [weights[c.surface]])
         top = passages[:BEST_PASSAGES]
         type_missing = bool(demands.kinds) and not any(demands.covered_by(p.sentences, p) for p in top)
         return Signals(
@@ -166,23 +126,22 @@ class Composer:
             type_missing=float(type_missing),
         )
 
-    def assess(self, question: str, retrieval: Retrieval) -> tuple[Signals, Demands, list[Candidate]]:
-        """The answerability signals of a question, with what the answer is made from."""
-        content = retrieval.query.content or retrieval.query.concepts
-        demands = Demands.of(question, content)
-        candidates = self._candidates(question, retrieval, content, demands)
-        return self.signals(retrieval, candidates, demands), demands, candidates
+    def assess(self, retrieval: Retrieval) -> tuple[Signals, list[Candidate]]:
+        """The answerability signals of a question, with the sentences the answer is made from."""
+        candidates = self.candidates(retrieval)
+        return self.signals(retrieval, candidates), candidates
 
-    def compose(self, question: str, retrieval: Retrieval, language: str) -> Answer:
+    def compose(self, retrieval: Retrieval) -> Answer:
         started = time.perf_counter()
-        lang = language if language in TEMPLATES else "sv"
-        if not retrieval.query.concepts:
+        question = retrieval.question
+        lang = question.language if question.language in TEMPLATES else "sv"
+        if not question.query.concepts:
             return Answer(TEMPLATES[lang]["no_words"], True, lang, timings_ms=dict(retrieval.timings_ms))
-        signals, demands, candidates = self.assess(question, retrieval)
-        fit = self.model.fit_for(dense=retrieval.model is not None)
+        signals, candidates = self.assess(retrieval)
+        fit = self.model.fit_for(dense=retrieval.dense)
         probability = fit.probability(signals)
         threshold = fit.threshold if self.settings.answerable_threshold is None else self.settings.answerable_threshold
-        chosen = self._select(candidates, demands) if probability >= threshold else []
+        chosen = self._select(candidates, question.demands) if probability >= threshold else []
         if chosen:
             answer = self._answer(chosen, lang)
         else:
@@ -191,12 +150,10 @@ class Composer:
         answer.timings_ms = {**retrieval.timings_ms, "answer": round((time.perf_counter() - started) * 1000, 2)}
         return answer
 
-    def abstention(self, question: str, retrieval: Retrieval, language: str) -> Answer:
+    def abstention(self, retrieval: Retrieval) -> Answer:
         """The answer that says the documents do not answer, with the closest passages."""
-        lang = language if language in TEMPLATES else "sv"
-        content = retrieval.query.content or retrieval.query.concepts
-        return self._abstain(retrieval, self._candidates(question, retrieval, content, Demands.of(question, content)),
-                             lang)
+        language = retrieval.question.language
+        return self._abstain(retrieval, self.candidates(retrieval), language if language in TEMPLATES else "sv")
 
     # -- the answer ------------------------------------------------------------------------------
     def _select(self, candidates: list[Candidate], demands: Demands) -> list[list[Candidate]]:
@@ -247,7 +204,8 @@ class Composer:
 
     def _abstain(self, retrieval: Retrieval, candidates: list[Candidate], lang: str) -> Answer:
         nearest = closest_candidates(retrieval, candidates)
-        text = abstention_text(retrieval.query, nearest, retrieval.catalog.vocabulary.df, lang)
+        question = retrieval.question
+        text = abstention_text(question.query, nearest, question.catalog.vocabulary.df, lang)
         return Answer(text, True, lang, closest=[_citation(number, c) for number, c in enumerate(nearest, 1)])
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fouassist.ask.retrieval import Passage, SentenceSpan
+from fouassist.ask.passages import Passage, SentenceSpan
 from fouassist.language.analysis import Concept
 from fouassist.language.words import (
     AMOUNT_CUES,

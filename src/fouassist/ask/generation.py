@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fouassist.ask.answer import Answer, Citation, Composer, cite, stream_pieces
-from fouassist.ask.retrieval import Passage, Retrieval, Retriever
+from fouassist.ask.passages import Passage
+from fouassist.ask.question import Interpreter
+from fouassist.ask.retrieval import Retrieval
 from fouassist.language.analysis import Concept
 from fouassist.language.sentences import split_sentences
 from fouassist.language.words import INSTRUCTION_OBJECTS, INSTRUCTION_VERBS, ROLE_PHRASES, one_of, resource_language
@@ -149,11 +151,11 @@ class Verified:
 class Verifier:
     """Checks a generated answer sentence by sentence as its text arrives."""
 
-    def __init__(self, retriever: Retriever, retrieval: Retrieval, language: str, min_support: float) -> None:
-        self.retriever = retriever
-        self.catalog = retrieval.catalog  # the one the question was answered against
+    def __init__(self, interpreter: Interpreter, retrieval: Retrieval, min_support: float) -> None:
+        self.interpreter = interpreter  # analyses the generated sentences as the question was
+        self.catalog = retrieval.question.catalog  # the one the question was answered against
         self.passages = retrieval.passages
-        self.language = language
+        self.language = retrieval.question.language
         self.min_support = min_support
         self.text = ""
         self.done = 0  # characters of `text` already judged
@@ -203,7 +205,7 @@ class Verifier:
         cited = [int(n) for n in _MARKER_RE.findall(sentence)]
         known = [n for n in dict.fromkeys(cited) if 1 <= n <= len(self.passages)]
         bare = _MARKER_RE.sub("", sentence).strip()
-        content = self.retriever.analyze(bare, self.language, self.catalog).content if known and bare else []
+        content = self.interpreter.analyze(bare, self.language, self.catalog).content if known and bare else []
         if (not known or not bare or INSTRUCTION_RE.search(bare)
                 or self._support(content, known) < self.min_support):
             self.result.unsupported.append(sentence)
@@ -220,7 +222,7 @@ class Verifier:
 
     def support(self, sentence: str, numbers: list[int]) -> float:
         """Share of the sentence's content words found in the passages it cites."""
-        return self._support(self.retriever.analyze(sentence, self.language, self.catalog).content, numbers)
+        return self._support(self.interpreter.analyze(sentence, self.language, self.catalog).content, numbers)
 
     def _support(self, content: list[Concept], numbers: list[int]) -> float:
         if not content:
@@ -251,11 +253,11 @@ _SPEAKERS = {"sv": ("Användare", "Assistent"), "nb": ("Bruker", "Assistent")}
 class Generator:
     """Generative answers: the model writes, the Verifier decides what the reader sees."""
 
-    def __init__(self, model: LanguageModel, prompts: Prompts, retriever: Retriever, composer: Composer,
+    def __init__(self, model: LanguageModel, prompts: Prompts, interpreter: Interpreter, composer: Composer,
                  min_support: float) -> None:
         self.model = model
         self.prompts = prompts
-        self.retriever = retriever
+        self.interpreter = interpreter
         self.composer = composer
         self.min_support = min_support
 
@@ -276,20 +278,20 @@ class Generator:
         line = text.strip().splitlines()[0].strip() if text.strip() else ""
         return line if 0 < len(line) <= 500 and NO_ANSWER not in line else None
 
-    def stream(self, question: str, retrieval: Retrieval, language: str,
-               extractive: Callable[[], Answer]) -> Iterator[str | Answer]:
+    def stream(self, retrieval: Retrieval, extractive: Callable[[], Answer]) -> Iterator[str | Answer]:
         """Verified sentences as they are written, then the complete Answer. Falls back to the
         extractive answer (with `fallback_reason`) when the model fails before any sentence is
         shown or no sentence survives verification; nothing unverified is ever shown."""
         started = time.perf_counter()
-        if not retrieval.passages or not retrieval.query.concepts:
+        question, language = retrieval.question.text, retrieval.question.language
+        if not retrieval.passages or not retrieval.question.query.concepts:
             answer = extractive()  # nothing to give the model: the extractive abstention says why
             answer.mode = "generative"
             yield from stream_pieces(answer.answer)
             yield answer
             return
         prompt = fill(self.prompts.get("answer", language), passages=fenced(retrieval.passages), question=question)
-        verifier = Verifier(self.retriever, retrieval, language, self.min_support)
+        verifier = Verifier(self.interpreter, retrieval, self.min_support)
         shown = 0
         error: LanguageModelError | None = None
         try:
@@ -310,7 +312,7 @@ class Generator:
                             mode="generative")
         else:
             if verified.no_answer and error is None:
-                answer = self.composer.abstention(question, retrieval, language)
+                answer = self.composer.abstention(retrieval)
                 answer.mode = "generative"
             else:
                 answer = extractive()
@@ -332,7 +334,7 @@ def _fallback_reason(error: LanguageModelError | None, verified: Verified) -> st
     return "the language model gave an empty answer; this is the extractive answer"
 
 
-def load_generator(settings, retriever: Retriever, composer: Composer) -> Generator | None:
+def load_generator(settings, interpreter: Interpreter, composer: Composer) -> Generator | None:
     """The generator the settings ask for, or None when no language model is configured.
     Missing prompt files stop start-up with a message that names them."""
     if not settings.llm_base_url:
@@ -341,4 +343,4 @@ def load_generator(settings, retriever: Retriever, composer: Composer) -> Genera
                           settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
                           settings.llm_timeout_s, settings.llm_retries)
     log.info("Generative answers through %s at %s", settings.llm_model, settings.llm_base_url)
-    return Generator(model, Prompts.load(settings.prompts_dir), retriever, composer, settings.llm_min_support)
+    return Generator(model, Prompts.load(settings.prompts_dir), interpreter, composer, settings.llm_min_support)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from fouassist.ask.retrieval import Passage, SentenceSpan
+from fouassist.ask.passages import Passage, SentenceSpan
 from fouassist.language.words import CONTINUATION_WORDS, one_of
 
 LIST_ITEMS = 6  # a quote that opens a list ("... bland annat:") takes up to this many of its items

@@ -119,7 +119,7 @@ class Evaluator:
             for question in self.questions:
                 gold = self.gold_spans(question) if question.answerable else {}
                 total = sum(self._relevant_chunk(c, gold, question.gold_quotes) for c in self.chunks) if gold else 0
-                query = self.service.retriever.resolve_follow_up(question.question, question.history)
+                query = self.service.interpreter.resolve_follow_up(question.question, question.history)
                 results[question.id] = {}
                 for config in self.configs:
                     outcome = self._one(config, question, query, gold, total, chunk_by_id)
