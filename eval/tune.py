@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from fouassist.ask.passages import Passage  # noqa: E402
 from fouassist.ask.ranking import RankWeights, diversify, rank_score  # noqa: E402
-from fouassist.ask.retrieval import RetrievalSettings, Retriever  # noqa: E402
+from fouassist.ask.retrieval import Retriever  # noqa: E402
 from fouassist.config import Settings  # noqa: E402
 from fouassist.evaluate import metrics  # noqa: E402
 from fouassist.evaluate.development import development_sets  # noqa: E402
@@ -111,7 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     built = development_sets(settings, args.work)
-    base = RetrievalSettings.of(settings)
+    base = settings.retrieval
     fusion_grid = [(1.0, 1.0), (1.5, 1.0), (2.0, 1.0), (1.0, 1.5)] if not args.quick else [(1.0, 1.0)]
     candidates_grid = [30, 50] if not args.quick else [30]
     # e5's cosines to a question differ by a few hundredths between passages: its weight is large

@@ -201,7 +201,7 @@ def test_a_hub_model_fails_fast_without_network(monkeypatch, tmp_path: Path):
     started = time.monotonic()
     settings = make_settings(tmp_path / "data", embedding_model="intfloat/multilingual-e5-base", hub_timeout_s=2,
                              model_cache_dir=tmp_path / "models")
-    embedder, status = load_embedder(settings)
+    embedder, status = load_embedder(settings.embedding)
     elapsed = time.monotonic() - started
     assert embedder is None and status.enabled is False
     assert "cannot be reached" in status.reason

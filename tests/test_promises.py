@@ -118,3 +118,20 @@ def test_the_toml_file_is_read_below_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("FOUASSIST_CONFIG", str(tmp_path / "saknas.toml"))
     with pytest.raises(FileNotFoundError, match="saknas.toml, which is not a file"):
         Settings()
+
+
+def test_each_component_gets_its_own_section_of_the_flat_settings(tmp_path, monkeypatch):
+    """Outside the names are flat; each component's section carries its fields as set there, and
+    no field belongs to two components."""
+    from dataclasses import fields
+
+    from fouassist.config import Section
+
+    monkeypatch.setenv("FOUASSIST_DENSE_WEIGHT", "3.5")
+    settings = make_settings(tmp_path / "data", max_quotes=2, llm_retries=4, port=8123, chunk_min_chars=100)
+    assert settings.retrieval.dense_weight == 3.5 and settings.answer.max_quotes == 2
+    assert settings.generation.llm_retries == 4 and settings.server.port == 8123
+    assert settings.chunking.chunk_min_chars == 100 and settings.index.index_path == settings.index_path
+    names = [f.name for section in Section.__subclasses__() for f in fields(section)]
+    assert len(Section.__subclasses__()) == 7
+    assert len(names) == len(set(names)) and set(names) <= set(Settings.model_fields)

@@ -98,7 +98,7 @@ class Interface:
         )
 
     def key_ok(self, key: Any) -> bool:
-        configured = self.service.settings.api_key
+        configured = self.service.settings.server.api_key
         key = key if isinstance(key, str) else ""
         return configured is None or hmac.compare_digest(key.encode(), configured.get_secret_value().encode())
 
@@ -219,14 +219,15 @@ class Interface:
 
         def reason(code: str | None) -> str:
             text = errors.get(code or "", errors["unreadable"])
-            return text.format(limit=settings.max_upload_mb, chars=f"{settings.max_document_chars:,}".replace(",", " "))
+            chars = f"{settings.max_document_chars:,}".replace(",", " ")
+            return text.format(limit=settings.server.max_upload_mb, chars=chars)
 
         messages: list[str] = []
         jobs = []
         for path in paths:
             name = Path(path).name
             try:
-                if Path(path).stat().st_size > settings.max_upload_mb * 1024 * 1024:
+                if Path(path).stat().st_size > settings.server.max_upload_mb * 1024 * 1024:
                     messages.append(words["failed"].format(name=literal(name), reason=reason("too_large")))
                     continue
                 jobs.append(self.service.submit_upload(name, Path(path).read_bytes()))
@@ -289,7 +290,7 @@ def mode_choices(lang: str) -> list[tuple[str, str]]:
 
 def build(service: Service, limiter: ClientLimiter) -> gr.Blocks:
     ui = Interface(service, limiter)
-    protected = service.settings.api_key is not None
+    protected = service.settings.server.api_key is not None
     words = TEXTS["sv"]
     # Gradio keeps uploaded files in its cache: what the upload handler has not removed already
     # goes after an hour.
@@ -458,15 +459,15 @@ def mount_ui(app: FastAPI, service: Service, limiter: ClientLimiter) -> FastAPI:
     settings = service.settings
     blocks = build(service, limiter)
     blocks.queue(default_concurrency_limit=8, api_open=False)
-    key = settings.api_key.get_secret_value() if settings.api_key else None
+    key = settings.server.api_key.get_secret_value() if settings.server.api_key else None
     login = (lambda _user, password: hmac.compare_digest(password.encode(), key.encode())) \
-        if key and settings.read_requires_key else None
+        if key and settings.server.read_requires_key else None
     # No Gradio footer: its words follow the browser's locale, not the interface's sv/nb (the API's
     # own documentation is at /docs).
     mounted = gr.mount_gradio_app(app, blocks, path=UI_PATH, css=CSS, js=BRIDGE_JS, footer_links=[],
                                   run_history=False, blocked_paths=blocked_paths(settings), auth=login,
                                   auth_message=TEXTS["sv"]["login"] if login else None,
-                                  max_file_size=f"{settings.max_upload_mb}mb")
+                                  max_file_size=f"{settings.server.max_upload_mb}mb")
     blocks.has_launched = True  # turns on Gradio's checks of the paths that events hand it
     app.state.interface_events = InterfaceEvents(
         inputs={index: tuple(gate_rule(block, blocks.changing_choices) for block in event.inputs)

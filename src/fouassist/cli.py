@@ -218,10 +218,10 @@ def serve(
     try:
         # X-Forwarded-For names the client only when it comes from a proxy named in the settings:
         # otherwise anyone on loopback could pick the address the rate limits count.
-        uvicorn.run(application, host=host or settings.host, port=port or settings.port,
-                    log_level=settings.log_level.lower(), access_log=False,  # fouassist.access logs requests
-                    proxy_headers=bool(settings.trusted_proxies),
-                    forwarded_allow_ips=",".join(settings.trusted_proxies) or None)
+        server, proxies = settings.server, settings.server.trusted_proxies
+        uvicorn.run(application, host=host or server.host, port=port or server.port,
+                    log_level=server.log_level.lower(), access_log=False,  # fouassist.access logs requests
+                    proxy_headers=bool(proxies), forwarded_allow_ips=",".join(proxies) or None)
     finally:
         service.close()
 

@@ -2,14 +2,20 @@
 
 Precedence (highest first): explicit keyword arguments, environment variables, the TOML file
 named by FOUASSIST_CONFIG (or ./fouassist.toml when it exists), then the defaults below.
+
+Outside, the names are flat (FOUASSIST_DENSE_WEIGHT, `dense_weight = 10.0`); inside, each
+component receives its own section (`settings.retrieval`, `settings.answer`, ...): a frozen
+object with that component's fields, named as outside. Defaults and tuned values are written
+once, in `Settings`; the sections only say which fields belong to whom.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -33,6 +39,115 @@ def _config_file() -> Path | None:
             )
         return path
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A component's part of the settings: the fields of `Settings` it names."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class IndexSettings(Section):
+    """Where the index lives: embedded Qdrant Edge under data_dir, or a Qdrant server or cluster."""
+    data_dir: Path
+    qdrant_url: str
+    qdrant_api_key: SecretStr | None
+    collection: str
+    qdrant_shards: int
+    qdrant_replicas: int
+    catalog_refresh_s: float
+
+    @property
+    def index_path(self) -> Path:
+        """The embedded index: a Qdrant Edge shard."""
+        return self.data_dir / "index"
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings(Section):
+    """The dense model (and the optional cross-encoder) and where they come from."""
+    embedding_model: str
+    embedding_query_prefix: str | None
+    embedding_passage_prefix: str | None
+    embedding_batch_size: int
+    embedding_device: str
+    hub_timeout_s: float
+    model_cache_dir: Path
+    reranker_model: str
+
+
+@dataclass(frozen=True)
+class ChunkingSettings(Section):
+    """How documents are cut into chunks, and the lexical weighting of their terms."""
+    chunk_target_chars: int
+    chunk_max_chars: int
+    chunk_min_chars: int
+    bm25_k1: float
+    bm25_b: float
+    bm25_avg_terms: float
+
+
+@dataclass(frozen=True)
+class RetrievalSettings(Section):
+    """The fused query and the ranking stage."""
+    top_k: int
+    candidates: int  # chunks each ranking fetches before fusion
+    diversity_decay: float  # score factor per earlier pick from the same document
+    rrf_dense_weight: float  # weights of the two rankings in the engine's fusion
+    rrf_sparse_weight: float
+    coverage_weight: float  # the ranking stage's signals: lexical coverage of the question,
+    dense_weight: float  # cosine similarity to the question,
+    fused_weight: float  # and the position in the engine's fused result
+
+
+@dataclass(frozen=True)
+class AnswerSettings(Section):
+    """Choosing what to quote, and whether to answer at all."""
+    answerable_threshold: float | None  # abstain below this probability; None: the model's own
+    answerability_model: Path | None
+    quote_min_score: float
+    max_quotes: int
+    max_quotes_per_document: int
+    max_documents_in_answer: int
+    document_share: float  # a document joins the answer when its best sentence reaches this share of the best
+    second_quote_share: float  # a document's second sentence is quoted when it scores this share of its first
+    dense_sentence_weight: float  # a sentence's cosine to the question, beside its lexical coverage
+
+
+@dataclass(frozen=True)
+class GenerationSettings(Section):
+    """The optional language model for generative answers."""
+    llm_base_url: str
+    llm_model: str
+    llm_api_key: SecretStr | None
+    llm_timeout_s: float
+    llm_retries: int
+    llm_min_support: float
+    prompts_dir: Path
+
+
+@dataclass(frozen=True)
+class ServerSettings(Section):
+    """The HTTP API and the web interface: address, keys, bounds of requests, rate limits."""
+    host: str
+    port: int
+    api_key: SecretStr | None
+    read_requires_key: bool
+    cors_origins: list[str]
+    max_upload_mb: int
+    max_request_mb: int
+    upload_wait_s: float
+    rate_limit_ask: str
+    rate_limit_feedback: str
+    rate_limit_upload: str
+    rate_limit_ui_events: str
+    rate_limit_login: str
+    trusted_proxies: list[str]
+    log_level: str
 
 
 class Settings(BaseSettings):
@@ -213,10 +328,38 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    # -- each component's section ------------------------------------------------------------------
+    @property
+    def index(self) -> IndexSettings:
+        return IndexSettings.of(self)
+
+    @property
+    def embedding(self) -> EmbeddingSettings:
+        return EmbeddingSettings.of(self)
+
+    @property
+    def chunking(self) -> ChunkingSettings:
+        return ChunkingSettings.of(self)
+
+    @property
+    def retrieval(self) -> RetrievalSettings:
+        return RetrievalSettings.of(self)
+
+    @property
+    def answer(self) -> AnswerSettings:
+        return AnswerSettings.of(self)
+
+    @property
+    def generation(self) -> GenerationSettings:
+        return GenerationSettings.of(self)
+
+    @property
+    def server(self) -> ServerSettings:
+        return ServerSettings.of(self)
+
     @property
     def index_path(self) -> Path:
-        """The embedded index: a Qdrant Edge shard."""
-        return self.data_dir / "index"
+        return self.index.index_path
 
     @property
     def feedback_path(self) -> Path:

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from fouassist import __version__
-from fouassist.ask.answer import Answer, AnswerSettings, Composer, stream_pieces
+from fouassist.ask.answer import Answer, Composer, stream_pieces
 from fouassist.ask.answerability import AnswerabilityModel, Signals
 from fouassist.ask.generation import Generator, load_generator
 from fouassist.ask.question import Interpreter, Question, load_glossary
-from fouassist.ask.retrieval import Retrieval, RetrievalSettings, Retriever
+from fouassist.ask.retrieval import Retrieval, Retriever
 from fouassist.bounds import MAX_QUESTION_CHARS
-from fouassist.config import Settings
+from fouassist.config import IndexSettings, Settings
 from fouassist.feedback import FeedbackStore
 from fouassist.index.backends import SearchBackend, open_backend
 from fouassist.index.catalog import Background, CatalogWatch
@@ -74,9 +74,8 @@ class Models:
 
 
 def load_models(settings: Settings) -> Models:
-    embedder, status = load_embedder(settings)
-    reranker, _ = load_reranker(settings.reranker_model, device=settings.embedding_device,
-                                hub_timeout_s=settings.hub_timeout_s, cache_dir=settings.model_cache_dir)
+    embedder, status = load_embedder(settings.embedding)
+    reranker, _ = load_reranker(settings.embedding)
     return Models(embedder, status, reranker)
 
 
@@ -94,13 +93,12 @@ class Service:
         self._owns_models = models is None
         self.models: Background[Models] = Background(
             "models", lambda: _after_hold(settings.test_hold_models_file) or models or load_models(settings))
-        self.store = IndexStore(backend or _open_backend(settings))
-        self.watch = CatalogWatch(self.store, self.analyzer, settings.catalog_refresh_s)
+        self.store = IndexStore(backend or _open_backend(settings.index))
+        self.watch = CatalogWatch(self.store, self.analyzer, settings.index.catalog_refresh_s)
         self.interpreter = Interpreter(self.analyzer, self.watch.current, self.glossary.get)
-        self.retriever = Retriever(self.store, self.embedder, RetrievalSettings.of(settings),
-                                   reranker=_LazyReranker(self.models))
-        self.composer = Composer(AnswerSettings.of(settings), AnswerabilityModel.load(settings.answerability_model))
-        self.generator: Generator | None = load_generator(settings, self.interpreter, self.composer)
+        self.retriever = Retriever(self.store, self.embedder, settings.retrieval, reranker=_LazyReranker(self.models))
+        self.composer = Composer(settings.answer, AnswerabilityModel.load(settings.answer.answerability_model))
+        self.generator: Generator | None = load_generator(settings.generation, self.interpreter, self.composer)
         self.feedback = FeedbackStore(settings.feedback_path)
         self.writer = Writer(settings, self.analyzer, self.store, self.watch, self.embedder, lambda: self.models.ready)
         self.jobs = self.writer.jobs
@@ -308,7 +306,7 @@ def _after_hold(hold_file: Path | None) -> None:
         time.sleep(0.05)
 
 
-def _open_backend(settings: Settings) -> SearchBackend:
+def _open_backend(settings: IndexSettings) -> SearchBackend:
     legacy = legacy_index(settings.data_dir)
     if legacy is not None and not settings.qdrant_url:
         raise IndexLayoutError(

@@ -2,10 +2,10 @@
 
 For each document that speaks to the question the answer has one short part: a lead that names
 the source ("Enligt dokumentet ”…” (avsnitt 5.1.5):") and the few sentences that answer, quoted
-exactly and each followed by its marker [n]. Sentences are chosen by how much of the question
-they cover (lexically, and by their embedding's closeness to the question's when a model is
-loaded) and by whether they carry what the question asks for (a date, a number, a person or
-body, a list: `demands`); a two-part question ("vem … och när") gets a sentence for each part,
+exactly and each followed by its marker [n]. The candidate sentences come from retrieval, scored
+by how much of the question they cover and whether they carry what it asks for (a date, a
+number, a person or body, a list: `demands`); here their embedding's closeness to the question
+moves their score, when a model served the question; a two-part question ("vem … och när") gets a sentence for each part,
 and a quote takes what completes it (`quotes`). Whether to answer at all is the answerability
 model's call (`answerability`); when the documents do not answer, the answer says which part of
 the question they leave open, and lists the closest passages as not answering it (`abstention`).
@@ -26,6 +26,7 @@ from fouassist.ask.quotes import Candidate, continued, merge_adjacent, quote_key
 from fouassist.ask.retrieval import Retrieval
 from fouassist.ask.sentences import BEST_PASSAGES
 from fouassist.ask.templates import TEMPLATES, neutral, shortened
+from fouassist.config import AnswerSettings
 
 
 @dataclass
@@ -59,27 +60,6 @@ class Answer:
     generated_sentences: int = 0  # sentences the model wrote (kept and removed)
     fallback_reason: str | None = None  # why a generative request got the extractive answer
     answerability: float | None = None  # the model's probability that the documents answer
-
-
-@dataclass
-class AnswerSettings:
-    """The answer part of the settings (defaults and tuned values live in config.Settings only)."""
-    answerable_threshold: float | None  # abstain below this probability; None: the model's own
-    quote_min_score: float
-    max_quotes: int
-    max_quotes_per_document: int
-    max_documents: int
-    document_share: float  # a document joins the answer when its best sentence reaches this share of the best
-    dense_sentence_weight: float  # a sentence's cosine to the question, beside its lexical coverage
-    second_quote_share: float  # a document's second sentence is quoted when it scores this share of its first
-
-    @classmethod
-    def of(cls, settings) -> AnswerSettings:
-        return cls(answerable_threshold=settings.answerable_threshold, quote_min_score=settings.quote_min_score,
-                   max_quotes=settings.max_quotes, max_quotes_per_document=settings.max_quotes_per_document,
-                   max_documents=settings.max_documents_in_answer, document_share=settings.document_share,
-                   dense_sentence_weight=settings.dense_sentence_weight,
-                   second_quote_share=settings.second_quote_share)
 
 
 class Composer:
@@ -171,7 +151,7 @@ class Composer:
                 by_document.setdefault(candidate.passage.document_id, []).append(candidate)
         chosen: list[list[Candidate]] = []
         quoted: set[str] = set()  # a sentence is quoted once, even where a document repeats it
-        for pool in list(by_document.values())[:s.max_documents]:
+        for pool in list(by_document.values())[:s.max_documents_in_answer]:
             if pool[0].score < floor:
                 continue
             keep = [pool[0]]

@@ -29,6 +29,7 @@ from fouassist.ask.answer import Answer, Citation, Composer, cite, stream_pieces
 from fouassist.ask.passages import Passage
 from fouassist.ask.question import Interpreter
 from fouassist.ask.retrieval import Retrieval
+from fouassist.config import GenerationSettings
 from fouassist.language.analysis import Concept
 from fouassist.language.sentences import split_sentences
 from fouassist.language.words import INSTRUCTION_OBJECTS, INSTRUCTION_VERBS, ROLE_PHRASES, one_of, resource_language
@@ -73,17 +74,18 @@ class Prompts:
 class LanguageModel:
     """An OpenAI-compatible chat model through llama-index, with timeouts and retries."""
 
-    def __init__(self, base_url: str, model: str, api_key: str | None, timeout_s: float, retries: int) -> None:
+    def __init__(self, settings: GenerationSettings) -> None:
         # The OpenAI client under OpenAILike retries connection errors, timeouts, 429 and 5xx
-        # answers `retries` times with exponential backoff (0.5 s doubling, with jitter).
+        # answers `llm_retries` times with exponential backoff (0.5 s doubling, with jitter).
         from llama_index.llms.openai_like import OpenAILike
 
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.api_key = api_key or "none"
-        self.timeout_s = timeout_s
-        self.llm = OpenAILike(model=model, api_base=self.base_url, api_key=self.api_key, is_chat_model=True,
-                              timeout=timeout_s, max_retries=retries, temperature=0.0, max_tokens=800)
+        self.base_url = settings.llm_base_url.rstrip("/")
+        self.model = settings.llm_model
+        self.api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "none"
+        self.timeout_s = settings.llm_timeout_s
+        self.llm = OpenAILike(model=self.model, api_base=self.base_url, api_key=self.api_key, is_chat_model=True,
+                              timeout=self.timeout_s, max_retries=settings.llm_retries, temperature=0.0,
+                              max_tokens=800)
         self._reachability: tuple[float, bool, str | None] = (0.0, False, None)
 
     def stream(self, prompt: str) -> Iterator[str]:
@@ -334,13 +336,11 @@ def _fallback_reason(error: LanguageModelError | None, verified: Verified) -> st
     return "the language model gave an empty answer; this is the extractive answer"
 
 
-def load_generator(settings, interpreter: Interpreter, composer: Composer) -> Generator | None:
+def load_generator(settings: GenerationSettings, interpreter: Interpreter, composer: Composer) -> Generator | None:
     """The generator the settings ask for, or None when no language model is configured.
     Missing prompt files stop start-up with a message that names them."""
     if not settings.llm_base_url:
         return None
-    model = LanguageModel(settings.llm_base_url, settings.llm_model, 
-                          settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
-                          settings.llm_timeout_s, settings.llm_retries)
+    model = LanguageModel(settings)
     log.info("Generative answers through %s at %s", settings.llm_model, settings.llm_base_url)
     return Generator(model, Prompts.load(settings.prompts_dir), interpreter, composer, settings.llm_min_support)

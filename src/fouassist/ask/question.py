@@ -118,11 +118,11 @@ class Interpreter:
         history = history or []
         catalog = catalog or self.catalog()
         earlier = [m["content"] for m in history if m.get("role") == "user"]
-        if language is None:
-            fallback = self.analyzer.detect_language(earlier[-1]) if earlier else "sv"
-            language = self.analyzer.detect_language(text, default=fallback)
+        if language is None:  # a question without words speaks its conversation's language
+            language = self.analyzer.detect_language(text, default="") or \
+                (self.analyzer.detect_language(earlier[-1]) if earlier else "sv")
         search_text = (rewrite(text, history, language) if rewrite and earlier else None) \
-            or self.resolve_follow_up(text, history, catalog)
+            or self.resolve_follow_up(text, history, catalog, language)
         if len(search_text) > MAX_QUESTION_CHARS:  # a follow-up adds the subject's words: it has the limit too
             search_text = search_text[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0]
         started = time.perf_counter()
@@ -133,9 +133,11 @@ class Interpreter:
         return Question(text, language, search_text, query, idf, Demands.of(text, content),
                         scope(query, catalog.names), catalog, timings)
 
-    def resolve_follow_up(self, question: str, history: list[dict], catalog: Catalog | None = None) -> str:
+    def resolve_follow_up(self, question: str, history: list[dict], catalog: Catalog | None = None,
+                          language: str | None = None) -> str:
         """The text to search for: a short follow-up ("Och i Mellansverige?") gets the subject of the
-        conversation's earlier questions added; any other question stands as it is."""
+        conversation's earlier questions added; any other question stands as it is. `language`:
+        the question's, when known."""
         earlier = [m["content"] for m in history if m.get("role") == "user" and m.get("content", "").strip()]
         if not earlier:
             return question
@@ -144,7 +146,7 @@ class Interpreter:
         subject = earlier[0]
         for turn in earlier[1:]:
             subject = self.resolve_follow_up(turn, [{"role": "user", "content": subject}], catalog)
-        query = self.analyzer.analyze_query(question)
+        query = self.analyzer.analyze_query(question, language)
         lowered = question.strip().lower()
         cue = lowered.startswith(FOLLOW_UP_CUES.get(query.language, FOLLOW_UP_CUES["sv"]))
         own_topic = topic_phrase(question)

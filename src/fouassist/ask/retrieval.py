@@ -25,6 +25,7 @@ from fouassist.ask.question import Question
 from fouassist.ask.quotes import Candidate
 from fouassist.ask.ranking import RankWeights, diversify, rank_score
 from fouassist.ask.sentences import candidate_sentences
+from fouassist.config import RetrievalSettings
 from fouassist.index.backends import Sparse
 from fouassist.index.embedding import Embedder
 from fouassist.index.store import IndexStore, SearchFilters
@@ -50,22 +51,6 @@ class Retrieval:
 
 
 TIE_MARGIN = 10  # the fused query asks for this many more, so that ties at its cut are cut by id
-
-
-@dataclass(frozen=True)
-class RetrievalSettings:
-    """The retrieval part of the settings (defaults and tuned values live in config.Settings only)."""
-    candidates: int  # chunks each ranking fetches before fusion
-    diversity_decay: float  # score factor per earlier pick from the same document
-    rrf_dense_weight: float  # weights of the two rankings in the engine's fusion
-    rrf_sparse_weight: float
-    coverage_weight: float  # the ranking stage's signals: lexical coverage of the question,
-    dense_weight: float  # cosine similarity to the question,
-    fused_weight: float  # and the position in the engine's fused result
-
-    @classmethod
-    def of(cls, settings) -> "RetrievalSettings":
-        return cls(**{field: getattr(settings, field) for field in cls.__dataclass_fields__})
 
 
 class Retriever:
@@ -161,7 +146,8 @@ class Retriever:
         sentences = []
         if with_sentences:
             with _timed(timings, "sentences"):
-                sentences = candidate_sentences(question, passages, model)
+                asked = vector if question.text == question.search_text else None
+                sentences = candidate_sentences(question, passages, model, asked)
         return Retrieval(question, passages, sentences, timings, mode, dense=model is not None)
 
 

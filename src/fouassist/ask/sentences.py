@@ -24,9 +24,12 @@ BEST_PASSAGES = 3  # the passages whose sentences an answer may quote
 EMBEDDED_SENTENCES = 12  # of those, how many are compared by embedding: the best passage's, then the best by words
 
 
-def candidate_sentences(question: Question, passages: list[Passage], model: Embedder | None) -> list[Candidate]:
+def candidate_sentences(question: Question, passages: list[Passage], model: Embedder | None,
+                        vector: list[float] | None = None) -> list[Candidate]:
     """The sentences of the best passages, scored by words and demands; with `model`, the best
-    of them carry their cosine to the question (`Candidate.dense`; None: not compared)."""
+    of them carry their cosine to the question as asked (`Candidate.dense`; None: not compared).
+    `vector`: the question's embedding, when retrieval has it (a follow-up searched with its
+    subject added is embedded here as asked)."""
     demands = question.demands
     candidates = []
     for passage in passages[:BEST_PASSAGES]:
@@ -43,7 +46,7 @@ def candidate_sentences(question: Question, passages: list[Passage], model: Embe
                 candidate.score *= MISSING_TYPE_FACTOR
             candidates.append(candidate)
     if model is not None and candidates:
-        _compare_by_embedding(question.text, candidates, model)
+        _compare_by_embedding(vector or model.embed_query(question.text), candidates, model)
     return candidates
 
 
@@ -58,9 +61,9 @@ def _lexical(question: Question, sentence: SentenceSpan, context: frozenset[str]
     return score
 
 
-def _compare_by_embedding(text: str, candidates: list[Candidate], model: Embedder) -> None:
+def _compare_by_embedding(vector: list[float], candidates: list[Candidate], model: Embedder) -> None:
     first = candidates[0].passage
     chosen = sorted(candidates, key=lambda c: (c.passage is not first, -c.score))[:EMBEDDED_SENTENCES]
-    cosines = model.embed_sentences([c.quote for c in chosen]) @ np.asarray(model.embed_query(text))
+    cosines = model.embed_sentences([c.quote for c in chosen]) @ np.asarray(vector)
     for candidate, cosine in zip(chosen, cosines):
         candidate.dense = float(cosine)

