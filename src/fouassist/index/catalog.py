@@ -30,14 +30,18 @@ class Background(Generic[T]):
     def __init__(self, name: str, make: Callable[[], T]) -> None:
         self._value: T | None = None
         self._error: BaseException | None = None
+        self.seconds: float | None = None  # how long making it took, once it is made (or failed)
         self._thread = threading.Thread(target=self._run, args=(make,), name=f"fouassist-{name}", daemon=True)
         self._thread.start()
 
     def _run(self, make: Callable[[], T]) -> None:
+        started = time.perf_counter()
         try:
             self._value = make()
         except BaseException as error:  # reported by get(), in the thread that needs the value
             self._error = error
+        finally:
+            self.seconds = time.perf_counter() - started
 
     @property
     def ready(self) -> bool:

@@ -208,6 +208,8 @@ class DenseHealth(BaseModel):
                                                  "offline, download_failed or index.")
     source: str | None = Field(None, description="Where the model's weights came from.")
     checksum: str | None = Field(None, description="sha256 of the model's files; the index records it.")
+    load_s: float | None = Field(None, description="Seconds the models took to load in the background after "
+                                                   "start (absent while they load).")
 
 
 class LanguageModelHealth(BaseModel):
