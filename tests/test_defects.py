@@ -169,14 +169,20 @@ def test_a_long_upload_is_a_job_and_a_delete_meanwhile_is_refused_at_once(guarde
     refused = httpx.delete(f"{guarded.url}/v1/documents/{victim['id']}", headers=AUTH, timeout=30)
     assert refused.status_code == 409 and int(refused.headers["retry-after"]) >= 1, refused.text
     assert time.perf_counter() - started < 5  # the configured wait (2 s), not the whole upload (6 s or more)
-    seen_progress = False
+    seen_progress, seen_rate = False, False
     deadline = time.monotonic() + 300
     while (state := httpx.get(f"{guarded.url}/v1/jobs/{job['id']}", headers=AUTH).json())["status"] != "succeeded":
         assert state["status"] in ("queued", "running") and time.monotonic() < deadline, state
         seen_progress |= 0 < state["done"] < state["total"]
+        if 0 < state["done"] < state["total"] and state["chunks_per_s"] is not None:
+            # The rate and the time left agree with what remains (6 s of test pauses in all).
+            assert state["chunks_per_s"] > 0 and state["seconds_left"] > 0, state
+            left = (state["total"] - state["done"]) / state["chunks_per_s"]
+            assert abs(state["seconds_left"] - left) <= 0.1 + 0.01 * left, state
+            seen_rate = True
         time.sleep(0.2)
     try:
-        assert seen_progress and state["outcome"] == "added" and state["done"] == state["total"] > 1000
+        assert seen_progress and seen_rate and state["outcome"] == "added" and state["done"] == state["total"] > 1000
         assert httpx.get(f"{guarded.url}/v1/documents/{victim['id']}", headers=AUTH).status_code == 200
     finally:
         assert httpx.delete(f"{guarded.url}/v1/documents/{state['document']['id']}", headers=AUTH,

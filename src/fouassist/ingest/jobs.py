@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -37,13 +38,22 @@ class Job:
     finished: str | None = None
     done: int = 0  # chunks written so far
     total: int = 0  # chunks of the document, once it has been read
+    chunks_per_s: float | None = None  # since the first chunk was written
+    seconds_left: float | None = None  # at that rate
     outcome: str | None = None  # added, replaced or unchanged
     document: dict[str, Any] | None = None  # the document's public record
     error: str | None = None  # what went wrong and what to do
     error_code: str | None = None  # the DocumentError code, "busy" or "internal"
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
+    _writing_since: float | None = field(default=None, repr=False)
 
     def progress(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self._writing_since is None:  # the first report: the chunks start being written
+            self._writing_since = now
+        elif done and now > self._writing_since:
+            rate = done / (now - self._writing_since)
+            self.chunks_per_s, self.seconds_left = round(rate, 2), round((total - done) / rate, 1)
         self.done, self.total = done, total
 
     def wait(self, timeout_s: float) -> bool:

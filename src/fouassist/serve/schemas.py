@@ -270,6 +270,9 @@ class JobOut(BaseModel):
     finished: str | None
     done: int = Field(description="Chunks indexed so far.")
     total: int = Field(description="Chunks of the document (0 until it has been read).")
+    chunks_per_s: float | None = Field(None, description="Chunks indexed per second so far (null until the "
+                                                         "second batch is written).")
+    seconds_left: float | None = Field(None, description="Seconds until the document is indexed, at that rate.")
     outcome: Literal["added", "replaced", "unchanged"] | None
     document: dict[str, Any] | None = Field(description="The document's metadata, once indexed.")
     error: str | None = Field(description="What went wrong and what to do.")
