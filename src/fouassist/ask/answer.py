@@ -5,8 +5,8 @@ the source ("Enligt dokumentet ”…” (avsnitt 5.1.5):") and the few sentence
 exactly and each followed by its marker [n]. The candidate sentences come from retrieval, scored
 by how much of the question they cover and whether they carry what it asks for (a date, a
 number, a person or body, a list: `demands`); here their embedding's closeness to the question
-moves their score, when a model served the question; a two-part question ("vem … och när") gets a sentence for each part,
-and a quote takes what completes it (`quotes`). Whether to answer at all is the answerability
+moves their score, when a model served the question; a two-part question ("vem … och när") gets
+a sentence for each part, and a quote takes what completes it (`quotes`). Whether to answer at all is the answerability
 model's call (`answerability`); when the documents do not answer, the answer says which part of
 the question they leave open, and lists the closest passages as not answering it (`abstention`).
 """

@@ -83,7 +83,8 @@ class Evaluator:
         self.by_source = {r.source: r.id for r in records.values()}
         self.texts = {i: service.document(i)["text"] for i in records}
         self.bm25 = PlainBM25(self.chunks) if self.chunks else None
-        self.configs = [c for c in configs if c != "dense" or service.retriever.dense_model(service.catalog) is not None]
+        dense = service.retriever.dense_model(service.catalog) is not None
+        self.configs = [c for c in configs if c != "dense" or dense]
 
     # -- gold ------------------------------------------------------------------------------------
     def gold_spans(self, question: Question) -> dict[str, list[tuple[int, int]]]:

@@ -58,7 +58,8 @@ def create_app(service: Service, extensions: Sequence[Extension] = ()) -> FastAP
     app.state.ui = "off"
     app.state.interface_events = NO_INTERFACE  # what the web interface's gate knows, once it is mounted
     app.state.metrics = Metrics(lambda: service.health(check_model=False))
-    _add_middleware(app, service.settings.server)
+    app.state.server = service.settings.server  # the server's section, read once for every request
+    _add_middleware(app, app.state.server)
     add_error_handlers(app)
     for routes in (service_routes, questions, documents, feedback, chat):
         app.include_router(routes.router)

@@ -20,7 +20,7 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def _check_key(request: Request) -> None:
-    key = request.app.state.service.settings.server.api_key
+    key = request.app.state.server.api_key
     if key is not None and not key_matches(request.headers.get("authorization", ""), key.get_secret_value()):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this needs the API key: send 'Authorization: Bearer <key>'",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -33,7 +33,7 @@ def require_write_key(request: Request) -> None:
 
 def require_read_key(request: Request) -> None:
     """Reads need the key too when FOUASSIST_READ_REQUIRES_KEY is true."""
-    if request.app.state.service.settings.server.read_requires_key:
+    if request.app.state.server.read_requires_key:
         _check_key(request)
 
 

@@ -76,7 +76,7 @@ async def upload_document(request: Request, response: Response) -> Any:
     job = await _submit(request, service)
     if isinstance(job, Response):
         return job
-    if not await run_in_threadpool(job.wait, service.settings.server.upload_wait_s):
+    if not await run_in_threadpool(job.wait, request.app.state.server.upload_wait_s):
         return JSONResponse(status_code=202, content=JobOut(**job.public()).model_dump(),
                             headers={"Location": f"/v1/jobs/{job.id}"})
     if job.status == "failed":
