@@ -126,7 +126,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="default corpus and 200 documents only, 3 s loads")
     parser.add_argument("--reuse", action="store_true",
                         help="keep indexes (and their ingestion rows in bench/results/latest.json) from an earlier run")
+    parser.add_argument("--backends", nargs="+", metavar="BACKEND-QUANTIZATION",
+                        help="instead: the embedding backends side by side (bench/backends.py), e.g. torch-none "
+                             "onnx-none onnx-int8, with the generated corpus of the first --sizes")
     args = parser.parse_args()
+    if args.backends:
+        import backends
+
+        backends.check_names(parser, args.backends)
+        print(backends.compare(args.backends, args.sizes[0], args.seconds, args.work))
+        return
     if args.quick:
         args.sizes, args.seconds = [200], 3.0
     args.work.mkdir(parents=True, exist_ok=True)

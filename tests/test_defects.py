@@ -424,8 +424,8 @@ def test_without_a_terminal_progress_is_a_line_per_stage(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("Ingesting")]
     assert lines[0] == "Ingesting: 40 doc(s)" and lines[-1].startswith("Ingesting: 40 of 40 doc(s) done in")
-    middle = [re.fullmatch(r"Ingesting: (\d+) of 40 doc\(s\), ([\d.]+) doc\(s\)/s, about (\d+) s left", line)
-              for line in lines[1:-1]]
-    assert middle and all(middle), lines  # each stage line says the rate and the time left
-    assert all(float(m.group(2)) > 0 for m in middle)
+    middle = [re.fullmatch(r"Ingesting: (\d+) of 40 doc\(s\), ([\d.]+) doc\(s\)/s, about (\d+) s left "
+                           r"\(([\d.]+) chunks/s, plan-\d\d\.txt\)", line) for line in lines[1:-1]]
+    assert middle and all(middle), lines  # each stage line says the rates and the time left
+    assert all(float(m.group(2)) > 0 and float(m.group(4)) > 0 for m in middle)
     assert 3 <= len(lines) <= 12 and "\r" not in done.stderr and "it/s" not in done.stderr

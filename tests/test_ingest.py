@@ -1,6 +1,7 @@
 """The real ingestion pipeline into embedded Qdrant on disk: idempotent, repairable, dense or not."""
 
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from test_documents import pdf_bytes
 from fouassist.index.backends import DENSE
 from fouassist.index.embedding import load_embedder
 from fouassist.index.store import CHUNKS, ChunkPayload
+from fouassist.ingest.indexer import Ingestor
 from fouassist.service import Service
 
 
@@ -206,3 +208,27 @@ def test_a_hub_model_fails_fast_without_network(monkeypatch, tmp_path: Path):
     assert embedder is None and status.enabled is False
     assert "cannot be reached" in status.reason
     assert elapsed < 30, f"gave up only after {elapsed:.0f} s"
+
+
+def test_files_are_read_and_prepared_in_a_thread_one_ahead_of_the_writing(tmp_path: Path, monkeypatch):
+    """Reading, parsing, chunking and analysing run in the reader thread while the previous file
+    is embedded and written; files are written in order, and a bad one is reported on its own."""
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for path in sorted(CORPUS.glob("*.txt"))[:3]:
+        shutil.copy(path, folder / path.name)
+    (folder / "002b-broken.pdf").write_bytes(b"%PDF-1.7 not really")
+    threads, written = [], []
+    real_prepare, real_write = Ingestor.prepare, Ingestor.write
+    monkeypatch.setattr(Ingestor, "prepare", lambda self, document: (
+        threads.append(threading.current_thread().name), real_prepare(self, document))[1])
+    monkeypatch.setattr(Ingestor, "write", lambda self, prepared, progress=None: (
+        written.append(prepared.document.source), real_write(self, prepared, progress))[1])
+    service = Service(make_settings(tmp_path / "data"))
+    try:
+        report = service.ingest_paths([folder])
+    finally:
+        service.close()
+    assert written == sorted(p.name for p in folder.glob("*.txt")) == report.added
+    assert [source for source, _ in report.failed] == ["002b-broken.pdf"]
+    assert len(threads) == 3 and all(name.startswith("fouassist-read") for name in threads)

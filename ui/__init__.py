@@ -49,7 +49,8 @@ def serve_ui_when_ready(service):
         app.state.ui = "starting"
         try:
             module = await asyncio.to_thread(__import__, "fouassist_ui.app", fromlist=["mount_on_running_app"])
-            gradio_app = module.mount_on_running_app(app, service)
+            blocks = await asyncio.to_thread(module.build_queued, service, app.state.limiter)
+            gradio_app = module.mount_on_running_app(app, service, blocks)
             await stack.enter_async_context(gradio_app.router.lifespan_context(gradio_app))
             blocks = gradio_app.get_blocks()
             blocks.run_startup_events()

@@ -452,13 +452,19 @@ def blocked_paths(settings) -> list[str]:
     return [str(Path(p).resolve()) for p in ("/proc", "/dev", "/sys", settings.data_dir, Path.home())]
 
 
-def mount_ui(app: FastAPI, service: Service, limiter: ClientLimiter) -> FastAPI:
-    """Mount the interface at /ui on the API's app, with the path checks of a launched app (which
-    Gradio skips for a mounted one), no run history in the browser and, when reads need the key,
-    Gradio's login with the API key as the password."""
-    settings = service.settings
+def build_queued(service: Service, limiter: ClientLimiter) -> gr.Blocks:
+    """The interface with its queue: the slow part of mounting (Gradio's components and templates
+    load on first use), which the server runs in a thread, off its event loop."""
     blocks = build(service, limiter)
     blocks.queue(default_concurrency_limit=8, api_open=False)
+    return blocks
+
+
+def mount_ui(app: FastAPI, service: Service, blocks: gr.Blocks) -> FastAPI:
+    """Mount the interface (`build_queued`) at /ui on the API's app, with the path checks of a
+    launched app (which Gradio skips for a mounted one), no run history in the browser and, when
+    reads need the key, Gradio's login with the API key as the password."""
+    settings = service.settings
     key = settings.server.api_key.get_secret_value() if settings.server.api_key else None
     login = (lambda _user, password: hmac.compare_digest(password.encode(), key.encode())) \
         if key and settings.server.read_requires_key else None
@@ -477,10 +483,10 @@ def mount_ui(app: FastAPI, service: Service, limiter: ClientLimiter) -> FastAPI:
     return mounted
 
 
-def mount_on_running_app(app: FastAPI, service: Service):
+def mount_on_running_app(app: FastAPI, service: Service, blocks: gr.Blocks):
     """Mount the interface on an app that is already serving; returns the Gradio sub-app, whose
     start-up the caller runs (Gradio normally hooks it into the parent's lifespan)."""
-    mount_ui(app, service, app.state.limiter)
+    mount_ui(app, service, blocks)
     routes = app.router.routes
     routes.insert(0, routes.pop())  # ahead of the placeholder that answered while it loaded
     return routes[0].app

@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -75,6 +75,8 @@ class EmbeddingSettings(Section):
     embedding_passage_prefix: str | None
     embedding_batch_size: int
     embedding_device: str
+    embedding_backend: str
+    embedding_quantization: str
     hub_timeout_s: float
     model_cache_dir: Path
     reranker_model: str
@@ -177,6 +179,11 @@ class Settings(BaseSettings):
     embedding_passage_prefix: str | None = Field(None, description="None: taken from the model (e5: 'passage: ').")
     embedding_batch_size: int = Field(8, ge=1, le=1024, description="Passages per batch (8 is fastest on 2 CPU cores).")
     embedding_device: str = "cpu"
+    embedding_backend: Literal["torch", "onnx", "openvino"] = Field(
+        "onnx", description="What runs the model: onnx (onnxruntime) and openvino use an export made once and "
+                            "cached; torch is sentence-transformers itself (and the fallback).")
+    embedding_quantization: Literal["none", "int8"] = Field(
+        "none", description="Weights of the onnx/openvino export: none (float32) or int8 (dynamic quantisation).")
     hub_timeout_s: float = Field(3.0, gt=0, description="How long to wait for the model hub before giving up.")
     model_cache_dir: Path = Field(Path.home() / ".cache" / "fouassist",
                                   description="Converted bundled models and model checksums (outside git).")

@@ -16,6 +16,7 @@ class StageLines:
         self.total, self.desc, self.unit, self.stream = total, desc, unit, stream
         self.done = 0
         self.tenths = 0
+        self.postfix = ""
         self.started = time.perf_counter()
 
     def update(self, n: int = 1) -> None:
@@ -26,10 +27,12 @@ class StageLines:
             seconds = max(time.perf_counter() - self.started, 1e-9)
             rate = self.done / seconds
             print(f"{self.desc}: {self.done} of {self.total} {self.unit}(s), {rate:.1f} {self.unit}(s)/s, "
-                  f"about {(self.total - self.done) / rate:.0f} s left", file=self.stream, flush=True)
+                  f"about {(self.total - self.done) / rate:.0f} s left" + (f" ({self.postfix})" if self.postfix else ""),
+                  file=self.stream, flush=True)
 
     def set_postfix_str(self, text: str) -> None:
-        """Per-item detail belongs to a terminal only."""
+        """Shown with the next line (a bar shows it at once)."""
+        self.postfix = text
 
     def __enter__(self) -> StageLines:
         print(f"{self.desc}: {self.total} {self.unit}(s)", file=self.stream, flush=True)

@@ -26,13 +26,25 @@ from fouassist.config import IndexSettings, Settings
 from fouassist.feedback import FeedbackStore
 from fouassist.index.backends import SearchBackend, open_backend
 from fouassist.index.catalog import Background, CatalogWatch
-from fouassist.index.embedding import Embedder, ModelStatus, load_embedder, load_reranker
-from fouassist.index.store import IndexLayoutError, IndexStore, NotFound, SearchFilters, legacy_index
+from fouassist.index.embedding import (
+    Embedder,
+    ModelStatus,
+    load_embedder,
+    load_reranker,
+)
+from fouassist.index.store import (
+    IndexLayoutError,
+    IndexStore,
+    NotFound,
+    SearchFilters,
+    legacy_index,
+)
 from fouassist.ingest.indexer import IngestReport
 from fouassist.ingest.jobs import Job
 from fouassist.ingest.write_lock import Busy
 from fouassist.ingest.writer import Writer
 from fouassist.language.analysis import Analyzer
+from fouassist.language.sentences import split_sentences
 
 __all__ = ["Busy", "Models", "NotFound", "QuestionTooLong", "Service", "bounded_conversation", "load_models"]
 
@@ -122,7 +134,7 @@ class Service:
         embedder = self.embedder()
         found = {"enabled": status.enabled, "state": "ready" if status.enabled else "off", "model": status.model,
                  "reason": status.reason, "code": status.code, "source": status.source, "checksum": status.checksum,
-                 "load_s": round(self.models.seconds or 0.0, 2)}
+                 "load_s": round(self.models.seconds or 0.0, 2), "backend": status.backend, "warning": status.warning}
         if embedder is None:
             return found
         catalog = self.catalog
@@ -323,6 +335,8 @@ def _load_language_data(analyzer: Analyzer) -> dict[str, set[str]]:
     try:
         glossary = load_glossary(analyzer)  # lemmatizes its entries: loads simplemma, wordfreq
         analyzer.detect_language("Vad säger strategin? Hva sier planen?")
+        for language in ("sv", "nb"):  # the sentence models (NLTK): seconds the first answer would wait
+            split_sentences("Strategin gäller. Planen gjelder.", language)
         return glossary
     except Exception:
         log.exception("The sv/nb glossary could not be loaded; questions are not widened across languages")

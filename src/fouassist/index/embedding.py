@@ -51,6 +51,8 @@ class ModelStatus:
     code: str | None = None  # why not: unset, missing, broken, offline, download_failed
     source: str | None = None  # where the weights came from
     checksum: str | None = None
+    backend: str | None = None  # what runs the model, e.g. "onnxruntime int8 (...)" or "torch float32"
+    warning: str | None = None  # why the backend asked for does not run
 
 
 class ModelUnavailable(Exception):
@@ -150,11 +152,10 @@ def locate(name: str, hub_timeout_s: float, cache_dir: Path) -> Found:
         "download it on a connected machine or point the setting at a local directory", "offline")
 
 
-def load_model(class_name: str, name: str, hub_timeout_s: float, device: str, cache_dir: Path):
+def load_model(class_name: str, name: str, found: Found, device: str, cache_dir: Path):
     """(model, Found) for a sentence-transformers SentenceTransformer or CrossEncoder, or raise
-    ModelUnavailable. Whether the model can be had is settled before sentence-transformers (and
-    torch) are imported, so that a service without its model starts in a second, not in several."""
-    found = locate(name, hub_timeout_s, cache_dir)
+    ModelUnavailable. Whether the model can be had is settled (`locate`) before sentence-transformers
+    (and torch) are imported, so that a service without its model starts in a second, not in several."""
     try:
         import sentence_transformers
         from transformers.utils import logging as transformers_logging
@@ -262,10 +263,11 @@ class Embedder:
     concurrent requests are embedded in one batch."""
 
     def __init__(self, model, name: str, checksum: str | None, query_prefix: str, passage_prefix: str,
-                 batch_size: int) -> None:
+                 batch_size: int, variant: str | None = None) -> None:
         self.model = model
         self.name = name
-        self.identity = f"{name}@{(checksum or 'unknown')[:12]}"
+        # Vectors of a quantised variant are not those of the model: an index never mixes them.
+        self.identity = f"{name}@{(checksum or 'unknown')[:12]}" + (f"+{variant}" if variant else "")
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.batch_size = batch_size
@@ -320,22 +322,61 @@ def _prefixes(model, name: str, query: str | None, passage: str | None) -> tuple
 
 def load_embedder(settings: EmbeddingSettings) -> tuple[Embedder | None, ModelStatus]:
     """The embedder the settings name and its status; (None, status with the reason) when it
-    cannot be loaded, which the caller reports loudly."""
+    cannot be loaded, which the caller reports loudly. A backend other than torch that cannot run
+    gives way to torch float32, with a warning in the log and the status."""
     name = settings.embedding_model.strip()
     if not name:
         return None, ModelStatus(False, None, "no embedding model is configured (FOUASSIST_EMBEDDING_MODEL is empty)",
                                  code="unset")
     try:
-        model, found = load_model("SentenceTransformer", name, settings.hub_timeout_s, settings.embedding_device,
-                                  settings.model_cache_dir)
+        found = locate(name, settings.hub_timeout_s, settings.model_cache_dir)
+        model, found, backend, warning = _load_dense(name, found, settings)
     except ModelUnavailable as error:
         log.warning("Dense search is OFF (running lexical-only): %s", error)
         return None, ModelStatus(False, name, str(error), code=error.code)
     query, passage = _prefixes(model, name, settings.embedding_query_prefix, settings.embedding_passage_prefix)
-    embedder = Embedder(model, name, found.checksum, query, passage, settings.embedding_batch_size)
-    log.info("Embedding model %s loaded from %s (dimension %d, checksum %s)", name, found.source,
-             embedder.dimension, (found.checksum or "unknown")[:12])
-    return embedder, ModelStatus(True, name, None, embedder.dimension, source=found.source, checksum=found.checksum)
+    embedder = Embedder(model, name, found.checksum, query, passage, settings.embedding_batch_size,
+                        variant=backend.variant)
+    log.info("Embedding model %s loaded from %s on %s (dimension %d, checksum %s)", name, found.source,
+             backend.description, embedder.dimension, (found.checksum or "unknown")[:12])
+    return embedder, ModelStatus(True, name, None, embedder.dimension, source=found.source, checksum=found.checksum,
+                                 backend=backend.description, warning=warning)
+
+
+@dataclass(frozen=True)
+class _Backend:
+    description: str
+    variant: str | None = None
+
+
+TORCH = _Backend("torch float32")
+
+
+def _load_dense(name: str, found: Found, settings: EmbeddingSettings):
+    """(model, found, backend, warning): on the backend the settings name, or on torch with the
+    reason why not. A hub model is downloaded (by sentence-transformers) before it is exported."""
+    backend = settings.embedding_backend if settings.embedding_device == "cpu" else "torch"  # exports run on CPUs
+    model = None
+    if not found.local or backend == "torch":
+        model, found = load_model("SentenceTransformer", name, found, settings.embedding_device,
+                                  settings.model_cache_dir)
+    if backend == "torch":
+        return model, found, TORCH, None
+    from fouassist.index.onnx_model import OnnxUnavailable, load_onnx_model
+
+    try:
+        if not found.checksum:
+            raise OnnxUnavailable("the model's files have no checksum to key the export by")
+        exported = load_onnx_model(Path(found.location), found.checksum, settings.embedding_backend,
+                                   settings.embedding_quantization, settings.model_cache_dir)
+        return exported.encoder, found, _Backend(exported.description, exported.variant), None
+    except OnnxUnavailable as error:
+        warning = f"the {settings.embedding_backend} backend cannot run ({error}); using torch float32"
+        log.warning("Embedding backend: %s", warning)
+    if model is None:
+        model, found = load_model("SentenceTransformer", name, found, settings.embedding_device,
+                                  settings.model_cache_dir)
+    return model, found, TORCH, warning
 
 
 def load_reranker(settings: EmbeddingSettings):
@@ -344,8 +385,8 @@ def load_reranker(settings: EmbeddingSettings):
     if not name.strip():
         return None, ModelStatus(False, None, "no reranker is configured", code="unset")
     try:
-        model, found = load_model("CrossEncoder", name, settings.hub_timeout_s, settings.embedding_device,
-                                  settings.model_cache_dir)
+        found = locate(name, settings.hub_timeout_s, settings.model_cache_dir)
+        model, found = load_model("CrossEncoder", name, found, settings.embedding_device, settings.model_cache_dir)
     except ModelUnavailable as error:
         log.warning("Reranking is OFF: %s", error)
         return None, ModelStatus(False, name, str(error), code=error.code)

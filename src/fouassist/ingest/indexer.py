@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = "2"
 CONTEXT_WEIGHT = 0.5  # title and headings count half as much as the chunk's own words
 
+BATCHES_PER_WRITE = 4  # embedding batches per group of chunks embedded and written together
+
 Progress = Callable[[int], None]  # chunks just done
 DocumentProgress = Callable[[int, int], None]  # (chunks done, chunks of the document)
 
@@ -37,6 +39,13 @@ def pipeline_version(settings: ChunkingSettings) -> str:
     """What made an index's chunks: a document made otherwise is read again."""
     return (f"{PIPELINE_VERSION}/{ANALYZER_VERSION}/"
             f"{settings.chunk_target_chars}-{settings.chunk_max_chars}-{settings.chunk_min_chars}")
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    document: Document
+    rows: list[tuple[str, ChunkPayload, Sparse]]  # (chunk id, payload, lexical vector)
+    term_df: Counter[str]
 
 
 @dataclass
@@ -114,22 +123,29 @@ class Ingestor:
         texts = [embedding_text(p.title, p.organisation, p.heading_path, p.text) for p in payloads]
         return [vector.tolist() for vector in self.embedder.embed_passages(texts)]
 
-    def write(self, document: Document, progress: DocumentProgress | None = None) -> DocumentRecord:
-        """Index one document (record pending -> chunks -> complete) and return its record."""
-        chunks = self.chunks(document)
+    def prepare(self, document: Document) -> PreparedDocument:
+        """Chunks, their payloads and lexical vectors: all of a document's indexing that needs no
+        model, which `Writer` runs for the next file while this one is embedded."""
         rows, term_df = [], Counter()
-        for chunk in chunks:
+        for chunk in self.chunks(document):
             payload, counts = self._payload(document, chunk)
             term_df.update(counts.keys())
             rows.append((chunk.id, payload, self._sparse(counts)))
+        return PreparedDocument(document, rows, term_df)
+
+    def write(self, prepared: PreparedDocument, progress: DocumentProgress | None = None) -> DocumentRecord:
+        """Index one prepared document (record pending -> chunks -> complete) and return its record.
+        Chunks are embedded and written in groups of several batches: the embedder sorts a group by
+        length, so that a batch pads little, and the store takes one write per group."""
+        document, rows = prepared.document, prepared.rows
         record = DocumentRecord(
-            **document.record(), text=document.text, status="pending", chunk_count=len(chunks),
-            term_df=dict(term_df), pipeline=pipeline_version(self.settings),
+            **document.record(), text=document.text, status="pending", chunk_count=len(rows),
+            term_df=dict(prepared.term_df), pipeline=pipeline_version(self.settings),
             dense_model=self.embedder.identity if self.embedder else None,
             ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         self.store.put_record(record)
-        batch = self.embedder.batch_size if self.embedder else 256
+        batch = self.embedder.batch_size * BATCHES_PER_WRITE if self.embedder else 256
         for first in range(0, len(rows), batch):
             if progress:
                 progress(first, len(rows))

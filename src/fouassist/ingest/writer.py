@@ -11,16 +11,18 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fouassist.config import Settings
 from fouassist.index.catalog import CatalogWatch
 from fouassist.index.embedding import Embedder
 from fouassist.index.store import DocumentRecord, IndexStore, NotFound
 from fouassist.ingest.documents import Document, ManifestEntry, content_id, load_manifest
-from fouassist.ingest.indexer import DocumentProgress, Ingestor, IngestReport, pipeline_version
+from fouassist.ingest.indexer import DocumentProgress, Ingestor, IngestReport, PreparedDocument, pipeline_version
 from fouassist.ingest.jobs import STOPPED, Job, JobQueue
 from fouassist.ingest.read_limits import DocumentError, ReadLimits
 from fouassist.ingest.sandbox import ParseBudget, read_bounded
@@ -29,6 +31,8 @@ from fouassist.language.analysis import Analyzer
 from fouassist.progress import progress_bar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Stopped(Exception):
@@ -95,29 +99,40 @@ class Writer:
 
     def _ingest_files(self, files: list[Path], manifest: dict[str, ManifestEntry], report: IngestReport,
                       records: dict[str, DocumentRecord], progress: bool) -> set[str]:
-        """Under the write lock: each file that is new or changed; returns the sources seen."""
-        sources = set()
+        """Under the write lock: each file that is new or changed; returns the sources seen. The next
+        file is read, parsed and prepared in a thread while this one is embedded and written."""
+        sources, chunks_before, started = set(), report.chunks, time.perf_counter()
         with progress_bar(progress, len(files), "Ingesting", "doc") as bar:
-            for path in files:
-                bar.set_postfix_str(path.name[-30:])
-                try:
-                    data = path.read_bytes()
-                    if self._unchanged(content_id(data), records):
-                        report.unchanged.append(path.name)
-                        sources.add(path.name)
-                    else:
-                        document = self._read(path.name, data, manifest)
-                        sources.add(document.source)
-                        self._ingest(document, report, records)
-                        self.store.bump()  # readers (here and elsewhere) pick it up within the refresh interval
-                except DocumentError as error:
-                    log.warning("Skipped %s", error)
-                    report.failed.append((error.source, error.reason))
-                except OSError as error:
-                    report.failed.append((path.name, f"the file cannot be read ({error.strerror}); "
+            for path, read in _one_ahead(files, lambda path: self._read_file(path, manifest, records)):
+                if isinstance(read, DocumentError):
+                    log.warning("Skipped %s", read)
+                    report.failed.append((read.source, read.reason))
+                elif isinstance(read, OSError):
+                    report.failed.append((path.name, f"the file cannot be read ({read.strerror}); "
                                                      "check its permissions"))
+                elif read is None:
+                    report.unchanged.append(path.name)
+                    sources.add(path.name)
+                else:
+                    sources.add(read.document.source)
+                    self._ingest(read.document, report, records, prepared=read)
+                    self.store.bump()  # readers (here and elsewhere) pick it up within the refresh interval
+                chunks_per_s = (report.chunks - chunks_before) / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix_str(f"{chunks_per_s:.1f} chunks/s, {path.name[-30:]}")
                 bar.update(1)
         return sources
+
+    def _read_file(self, path: Path, manifest: dict[str, ManifestEntry], records: dict[str, DocumentRecord]
+                   ) -> PreparedDocument | DocumentError | OSError | None:
+        """A file read and prepared for indexing; None when the index holds its content already."""
+        try:
+            data = path.read_bytes()
+            if self._unchanged(content_id(data), records):
+                return None
+            return self.ingestor.prepare(self._read(path.name, data, manifest))
+        except (DocumentError, OSError) as error:
+            return error
+
 
     # -- uploads ------------------------------------------------------------------------------------
     def ingest_bytes(self, name: str, data: bytes, title: str | None = None,
@@ -186,7 +201,7 @@ class Writer:
             embedder is None or existing.dense_model == embedder.identity)
 
     def _ingest(self, document: Document, report: IngestReport, records: dict[str, DocumentRecord],
-                progress: DocumentProgress | None = None) -> None:
+                progress: DocumentProgress | None = None, prepared: PreparedDocument | None = None) -> None:
         if self._unchanged(document.id, records):
             report.unchanged.append(document.source)
             return
@@ -200,7 +215,7 @@ class Writer:
             if progress:
                 progress(done, total)
 
-        record = self.ingestor.write(document, batch_done)
+        record = self.ingestor.write(prepared or self.ingestor.prepare(document), batch_done)
         for old in older:
             self._remove(old)
             records.pop(old, None)
@@ -294,6 +309,20 @@ class Writer:
             self._dense_update.join(max(0.0, deadline - time.monotonic()))
             ended = ended and not self._dense_update.is_alive()
         return ended
+
+
+def _one_ahead(items: list[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+    """(item, work(item)) in order, `work` running in a thread one item ahead of the caller."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fouassist-read") as pool:
+        ahead: deque = deque()
+        for item in items:
+            ahead.append((item, pool.submit(work, item)))
+            if len(ahead) > 1:
+                done, future = ahead.popleft()
+                yield done, future.result()
+        while ahead:
+            done, future = ahead.popleft()
+            yield done, future.result()
 
 
 def _job_failure(error: BaseException) -> tuple[str, str] | None:

@@ -210,6 +210,10 @@ class DenseHealth(BaseModel):
     checksum: str | None = Field(None, description="sha256 of the model's files; the index records it.")
     load_s: float | None = Field(None, description="Seconds the models took to load in the background after "
                                                    "start (absent while they load).")
+    backend: str | None = Field(None, description="What runs the model (FOUASSIST_EMBEDDING_BACKEND and "
+                                                  "_QUANTIZATION), e.g. 'onnxruntime int8 (...)' or 'torch float32'.")
+    warning: str | None = Field(None, description="Why the backend asked for does not run (torch float32 runs "
+                                                  "instead).")
 
 
 class LanguageModelHealth(BaseModel):
