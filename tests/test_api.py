@@ -15,7 +15,7 @@ def test_health(client):
     assert health["status"] == "ok" and health["documents"] == 5 and health["chunks"] > 40
     assert 0 <= health["dense"].pop("load_s") < 60  # nothing to load: the loading step still says how long
     assert health["dense"] == {"enabled": False, "state": "off", "model": None, "code": "unset", "source": None,
-                               "checksum": None,
+                               "checksum": None, "backend": None, "warning": None,
                                "reason": "no embedding model is configured (FOUASSIST_EMBEDDING_MODEL is empty)"}
     assert health["version"]
 

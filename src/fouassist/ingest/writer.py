@@ -133,7 +133,6 @@ class Writer:
         except (DocumentError, OSError) as error:
             return error
 
-
     # -- uploads ------------------------------------------------------------------------------------
     def ingest_bytes(self, name: str, data: bytes, title: str | None = None,
                      progress: DocumentProgress | None = None) -> tuple[str, dict[str, Any]]:
