@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("analysis", "embedding", "search", "ranking", "answer")
+PARTS = ("analysis", "embedding", "search", "ranking", "sentences", "answer")
 
 
 def questions() -> list[str]:
@@ -81,8 +81,8 @@ def run(url: str, endpoint: str, concurrency: int, seconds: float, pool: list[st
 
 def table(rows: list[dict]) -> str:
     lines = ["| endpoint | concurrency | requests | failures | req/s | median ms | p95 ms | p99 ms | "
-             "analysis | embedding | search | ranking | answer | HTTP+queue |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "analysis | embedding | search | ranking | sentences | answer | HTTP+queue |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         s = r["split_ms"]
         lines.append(f"| {r['endpoint']} | {r['concurrency']} | {r['requests']} | {r['failures']} | "
