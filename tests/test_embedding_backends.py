@@ -70,6 +70,14 @@ def test_int8_vectors_are_close_but_never_share_an_index_with_float32(embedders,
     assert int8_model.identity == torch_model.identity + "+int8"
 
 
+def test_float32_batches_give_each_text_its_own_vector(embedders, passages):
+    model, _ = embedders["onnx", "none"]
+    texts = [passages[0][:40], passages[1], passages[2][:300], passages[3]]  # padded to the longest
+    together = model.embed_passages(texts)
+    alone = np.vstack([model.embed_passages([t]) for t in texts])
+    assert (together * alone).sum(axis=1).min() >= 0.99999
+
+
 def test_a_texts_int8_vector_does_not_depend_on_the_texts_beside_it(embedders, passages):
     model, _ = embedders["onnx", "int8"]
     texts = [passages[0][:40], passages[1], passages[2][:300], passages[3]]

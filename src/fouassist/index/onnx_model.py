@@ -62,13 +62,13 @@ class OnnxModel:
 class OnnxEncoder:
     """What `Embedder` asks of a sentence-transformers model: `encode`, the dimension, the prompts.
 
-    Each text runs alone: nothing is padded, which on a CPU costs little against length-sorted
-    batches of 8 (two idle cores, 145-token passages: float32 21.7 passages/s alone, 23.5 in
-    batches; int8 35.1 and 34.0), and a text's vector depends on the text only. In a batch, int8's
-    activation scales (one per tensor) would depend on the other texts and their padding (cosine
-    0.997 to the same text alone), so a question's vector would depend on who else asked."""
+    Float32 encodes in length-sorted batches (the questions of concurrent requests in one run);
+    int8 runs each text alone, because its activation scales (one per tensor) would otherwise
+    depend on the other texts of the batch and their padding (cosine 0.997 to the same text alone),
+    and a question's vector on who else asked. On two idle cores, 145-token passages: float32 23.5
+    passages/s in batches of 8, 21.7 alone; int8 34.0 and 35.1."""
 
-    def __init__(self, directory: Path, runtime: str) -> None:
+    def __init__(self, directory: Path, runtime: str, batched: bool) -> None:
         from tokenizers import Tokenizer
 
         encoding = json.loads((directory / ENCODING_FILE).read_text(encoding="utf-8"))
@@ -78,22 +78,35 @@ class OnnxEncoder:
         self.pooling = encoding["pooling"]
         self.prompts = encoding["prompts"]
         self.dimension = int(encoding["dimension"])
+        self.batched = batched
         self._run = _session(directory / MODEL_FILE, runtime)
 
     def get_embedding_dimension(self) -> int:
         return self.dimension
 
-    def encode(self, texts: list[str], batch_size: int = 1, normalize_embeddings: bool = True,
+    def encode(self, texts: list[str], batch_size: int = 8, normalize_embeddings: bool = True,
                **_sentence_transformers_options) -> np.ndarray:
-        """Vectors of `texts`, one row each; `batch_size` is accepted and not used (see above)."""
+        token_ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))
+        step = batch_size if self.batched else 1
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for row, encoded in enumerate(self.tokenizer.encode_batch(list(texts))):
-            ids = np.array([encoded.ids], dtype=np.int64)
-            hidden = self._run(ids, np.ones_like(ids))[0]
-            vectors[row] = hidden[0] if self.pooling == "cls" else hidden.mean(axis=0)
+        for start in range(0, len(order), step):
+            rows = order[start:start + step]
+            ids = np.zeros((len(rows), len(token_ids[rows[0]])), dtype=np.int64)  # padding is masked out
+            mask = np.zeros_like(ids)
+            for row, index in enumerate(rows):
+                ids[row, :len(token_ids[index])] = token_ids[index]
+                mask[row, :len(token_ids[index])] = 1
+            vectors[rows] = self._pool(self._run(ids, mask), mask)
         if normalize_embeddings:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
+
+    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        weights = mask[..., None].astype(np.float32)
+        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
 
 
 def _session(path: Path, runtime: str):
@@ -166,7 +179,7 @@ def _export(source: Path, quantization: str, staging: Path) -> dict:
     reference = model.encode(list(PROBE_TEXTS), normalize_embeddings=True, convert_to_numpy=True,
                              show_progress_bar=False)
     np.save(staging / REFERENCE_FILE, reference.astype(np.float32))
-    return {"agreement_min_cosine": _agreement(OnnxEncoder(staging, "onnx"), staging)}
+    return {"agreement_min_cosine": _agreement(OnnxEncoder(staging, "onnx", batched=False), staging)}
 
 
 @contextmanager
@@ -186,7 +199,7 @@ def _agreement(encoder: OnnxEncoder, directory: Path) -> float:
     return round(float((encoder.encode(list(PROBE_TEXTS)) * reference).sum(axis=1).min()), 5)
 
 
-def _open(target: Path, runtime: str, ensure) -> OnnxEncoder:
+def _open(target: Path, runtime: str, batched: bool, ensure) -> OnnxEncoder:
     """The encoder of the export `ensure()` makes or finds; an export damaged in place (it does not
     load and its files no longer hash to the manifest) is removed and made again, once."""
     for attempt in (1, 2):
@@ -198,7 +211,7 @@ def _open(target: Path, runtime: str, ensure) -> OnnxEncoder:
         except Exception as error:  # the export or the quantiser can fail in many ways
             raise OnnxUnavailable(f"the ONNX export into {target} failed ({type(error).__name__}: {error})") from None
         try:
-            return OnnxEncoder(target, runtime)
+            return OnnxEncoder(target, runtime, batched)
         except Exception as error:
             if attempt == 2 or model_cache.intact(target):
                 raise OnnxUnavailable(f"{RUNTIMES[runtime]} cannot load {target / MODEL_FILE} "
@@ -228,7 +241,7 @@ def load_onnx_model(source: Path, checksum: str, runtime: str, quantization: str
         model_cache.build(directory, identity, lambda staging: _export(source, quantization, staging))
         log.info("ONNX export done in %.0f s", time.perf_counter() - began)
 
-    encoder = _open(target, runtime, lambda: model_cache.ensure(target, identity, build))
+    encoder = _open(target, runtime, quantization == "none", lambda: model_cache.ensure(target, identity, build))
     agreement = _agreement(encoder, target)
     precision = "float32" if quantization == "none" else quantization
     if agreement < (FLOAT32_AGREEMENT if quantization == "none" else INT8_AGREEMENT):
