@@ -33,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from load import questions, run  # noqa: E402
-from run import MODEL, PYTHON, RESULTS, Server, corpora  # noqa: E402
+from run import MODEL, PYTHON, RESULTS, Server, corpora, ingest  # noqa: E402
 
 CORPUS = ROOT / "ingest" / "corpus"
 FOUASSIST = str(Path(PYTHON).with_name("fouassist"))
@@ -76,10 +76,7 @@ def cli_ingest(folder: Path, data: Path, backend: str) -> dict:
                          capture_output=True, text=True).stdout
     wall = time.perf_counter() - began
     chunks = json.loads(out)["chunks"]
-    alone = json.loads(subprocess.run(
-        [PYTHON, "bench/ingest.py", str(folder), str(data.with_name(data.name + "-alone")), "--model", MODEL],
-        env={**os.environ, **backend_env(backend)}, cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip().splitlines()[-1])
+    alone = ingest(folder, data.with_name(data.name + "-alone"), MODEL, backend_env(backend))
     return {"chunks": chunks, "process_s": round(wall, 1), "process_chunks_per_s": round(chunks / wall, 1),
             "ingest_s": alone["seconds"], "ingest_chunks_per_s": alone["chunks_per_s"],
             "ingest_peak_rss_mb": alone["peak_rss_mb"]}
@@ -187,7 +184,8 @@ def render(results: dict[str, dict], generated: int) -> str:
              + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
     for label, key, unit in ROWS:
         cells = [lookup(results[n], key) for n in names]
-        lines.append(f"| {label} | {unit} | " + " | ".join("–" if c is None else c if isinstance(c, str) else f"{c:,}" for c in cells) + " |")
+        shown = ["–" if c is None else c if isinstance(c, str) else f"{c:,}" for c in cells]
+        lines.append(f"| {label} | {unit} | " + " | ".join(shown) + " |")
     lines += ["", "Backends: " + "; ".join(f"{n}: {results[n]['warm'].get('backend')}" for n in names)]
     return "\n".join(lines) + "\n"
 

@@ -48,8 +48,8 @@ def corpora(work: Path, sizes: list[int]) -> dict[str, Path]:
     return folders
 
 
-def ingest(folder: Path, data: Path, model: str) -> dict:
-    out = sh(PYTHON, "bench/ingest.py", str(folder), str(data), "--model", model)
+def ingest(folder: Path, data: Path, model: str, env: dict[str, str] | None = None) -> dict:
+    out = sh(PYTHON, "bench/ingest.py", str(folder), str(data), "--model", model, env={**os.environ, **(env or {})})
     return json.loads(out.strip().splitlines()[-1])
 
 

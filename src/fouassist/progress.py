@@ -26,9 +26,9 @@ class StageLines:
             self.tenths = tenths
             seconds = max(time.perf_counter() - self.started, 1e-9)
             rate = self.done / seconds
+            detail = f" ({self.postfix})" if self.postfix else ""
             print(f"{self.desc}: {self.done} of {self.total} {self.unit}(s), {rate:.1f} {self.unit}(s)/s, "
-                  f"about {(self.total - self.done) / rate:.0f} s left" + (f" ({self.postfix})" if self.postfix else ""),
-                  file=self.stream, flush=True)
+                  f"about {(self.total - self.done) / rate:.0f} s left{detail}", file=self.stream, flush=True)
 
     def set_postfix_str(self, text: str) -> None:
         """Shown with the next line (a bar shows it at once)."""

@@ -26,19 +26,8 @@ from fouassist.config import IndexSettings, Settings
 from fouassist.feedback import FeedbackStore
 from fouassist.index.backends import SearchBackend, open_backend
 from fouassist.index.catalog import Background, CatalogWatch
-from fouassist.index.embedding import (
-    Embedder,
-    ModelStatus,
-    load_embedder,
-    load_reranker,
-)
-from fouassist.index.store import (
-    IndexLayoutError,
-    IndexStore,
-    NotFound,
-    SearchFilters,
-    legacy_index,
-)
+from fouassist.index.embedding import Embedder, ModelStatus, load_embedder, load_reranker
+from fouassist.index.store import IndexLayoutError, IndexStore, NotFound, SearchFilters, legacy_index
 from fouassist.ingest.indexer import IngestReport
 from fouassist.ingest.jobs import Job
 from fouassist.ingest.write_lock import Busy

@@ -126,26 +126,27 @@ def _session(path: Path, runtime: str):
     return lambda ids, mask: session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
 
-def _sentence_transformer_layout(model) -> tuple[str, bool]:
-    """(pooling, normalised) of a transformer + pooling (+ normalise) model; anything else has
-    modules this export does not reproduce."""
+def _pooling(model) -> str:
+    """The pooling of a transformer + pooling (+ normalise) model; anything else has modules this
+    export does not reproduce (`Embedder` always normalises)."""
     kinds = [type(module).__name__ for module in model]
     pooling = getattr(model[1], "pooling_mode", None) if kinds[:2] == ["Transformer", "Pooling"] else None
     if pooling not in ("mean", "cls") or kinds[2:] not in ([], ["Normalize"]):
         raise OnnxUnavailable(f"only transformer + mean/cls pooling models are exported (this one: {kinds}, "
                               f"pooling {pooling})")
-    return pooling, kinds[2:] == ["Normalize"]
+    return pooling
 
 
 def _export(source: Path, quantization: str, staging: Path) -> dict:
-    """Write the ONNX model, its tokenizer and encoding file into `staging`; what the manifest keeps."""
+    """Write the ONNX model, its tokenizer, encoding file and torch's probe vectors into `staging`;
+    nothing more for the manifest."""
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     model = SentenceTransformer(str(source), device="cpu", local_files_only=True)
-    pooling, _ = _sentence_transformer_layout(model)
+    pooling = _pooling(model)
 
     class LastHiddenState(torch.nn.Module):
         def __init__(self, transformer) -> None:
@@ -178,8 +179,8 @@ def _export(source: Path, quantization: str, staging: Path) -> dict:
     (staging / ENCODING_FILE).write_text(json.dumps(encoding, indent=2), encoding="utf-8")
     reference = model.encode(list(PROBE_TEXTS), normalize_embeddings=True, convert_to_numpy=True,
                              show_progress_bar=False)
-    np.save(staging / REFERENCE_FILE, reference.astype(np.float32))
-    return {"agreement_min_cosine": _agreement(OnnxEncoder(staging, "onnx", batched=False), staging)}
+    np.save(staging / REFERENCE_FILE, reference.astype(np.float32))  # every load checks its runtime against it
+    return {}
 
 
 @contextmanager
@@ -245,7 +246,8 @@ def load_onnx_model(source: Path, checksum: str, runtime: str, quantization: str
     agreement = _agreement(encoder, target)
     precision = "float32" if quantization == "none" else quantization
     if agreement < (FLOAT32_AGREEMENT if quantization == "none" else INT8_AGREEMENT):
-        raise OnnxUnavailable(f"{RUNTIMES[runtime]} {precision} does not reproduce torch's vectors (cosine {agreement})")
+        raise OnnxUnavailable(f"{RUNTIMES[runtime]} {precision} does not reproduce torch's vectors "
+                              f"(cosine {agreement})")
     # Runtimes quantise activations differently (openvino int8 to onnxruntime int8: cosine 0.997).
     variant = None if quantization == "none" else quantization if runtime == "onnx" else f"{runtime}-{quantization}"
     return OnnxModel(encoder, f"{RUNTIMES[runtime]} {precision} (cosine to torch float32 >= {agreement})", variant)
